@@ -1,0 +1,64 @@
+/*
+ * CGI/1.1 transport (RFC 3875): one request from the environment and
+ * fd 0, one response on fd 1, then exit.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+/* Reads exactly len bytes of the body from fd 0; never to EOF. */
+static int
+read_fd_body(void *ctx, char *dst, size_t len)
+{
+	int	 fd = *(int *)ctx;
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = read(fd, dst, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		dst += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+write_fd(void *ctx, const char *p, size_t len)
+{
+	return write_all(*(int *)ctx, p, len);
+}
+
+int
+serve_cgi(const struct config *cfg, const struct sink *sink)
+{
+	struct state	 st;
+	struct request	 req = { 0 };
+	int		 in = STDIN_FILENO, out = STDOUT_FILENO, rc;
+	const char	*method;
+
+	if (state_init(&st) == -1) {
+		log_msg("out of memory");
+		return 1;
+	}
+	method = getenv("REQUEST_METHOD");
+	req.method = method != NULL ? method : "";
+	req.script_name = getenv("SCRIPT_NAME");
+	req.path_info = getenv("PATH_INFO");
+	req.authorization = getenv("HTTP_AUTHORIZATION");
+	req.content_type = getenv("CONTENT_TYPE");
+	req.content_length = getenv("CONTENT_LENGTH");
+	req.trace_id = getenv("HTTP_X_B3_TRACEID");
+	req.unique_id = getenv("HTTP_X_REQUEST_ID");
+	req.read_body = read_fd_body;
+	req.read_ctx = &in;
+	rc = serve_request(cfg, sink, &st, &req, write_fd, &out);
+	state_free(&st);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,265 @@
+/*
+ * Event validation: strict JSON (RFC 8259) with json-c, then the
+ * required fields.  Failures become the "details" list of a 422.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "extern.h"
+
+#define EVENT_ID_MAX	128
+
+/*
+ * Bytes allowed outside strings: JSON's structural characters, blanks,
+ * the characters of numbers, and the letters of true, false and null.
+ * json-c's strict mode still takes single-quoted keys, NaN and Infinity;
+ * none of those can get past this table.
+ */
+static const unsigned char outside_ok[256] = {
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
+	['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [','] = 1, [':'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['-'] = 1, ['+'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1,
+	['t'] = 1, ['r'] = 1, ['u'] = 1, ['f'] = 1, ['a'] = 1,
+	['l'] = 1, ['s'] = 1, ['n'] = 1,
+};
+
+/*
+ * The checks json-c does not make: only JSON's own characters outside
+ * strings (no NUL, BOM, quotes of another kind, comments); inside them no
+ * raw control characters and only valid UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, which json-c's own check lets through).
+ * Returns 0, or -1 with the offending offset.
+ */
+int
+json_strict_scan(const char *s, size_t n, size_t *bad)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		 i = 0, len;
+
+	while (i < n) {
+		if (p[i] != '"') {
+			if (!outside_ok[p[i]])
+				goto bad;
+			i++;
+			continue;
+		}
+		for (i++; i < n && p[i] != '"'; i++) {
+			if (p[i] < 0x20)
+				goto bad;
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] >= 0x80) {
+				if ((len = utf8_seqlen(p + i, n - i)) == 0)
+					goto bad;
+				i += len - 1;
+			}
+		}
+		if (i >= n)
+			goto bad;
+		i++;
+	}
+	return 0;
+bad:
+	*bad = i < n ? i : n;
+	return -1;
+}
+
+static int
+is_json_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * An event_id that can name a file: 1 to 128 of letters, digits, '-',
+ * '_' and '.', not starting with '.'.
+ */
+int
+event_id_valid(const char *s, size_t n)
+{
+	size_t	 i;
+	char	 c;
+
+	if (n == 0 || n > EVENT_ID_MAX || s[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Appends {"loc":[...],"msg":"..."} to the details list. */
+static int
+add_detail(struct buf *d, const char *const *seg, size_t nseg,
+    const char *msg)
+{
+	size_t	 i;
+
+	if (buf_adds(d, d->len == 0 ? "[{\"loc\":[" : ",{\"loc\":[") == -1)
+		return -1;
+	for (i = 0; i < nseg; i++)
+		if ((i > 0 && buf_addc(d, ',') == -1) ||
+		    buf_add_json_string(d, seg[i], strlen(seg[i])) == -1)
+			return -1;
+	if (buf_adds(d, "],\"msg\":") == -1 ||
+	    buf_add_json_string(d, msg, strlen(msg)) == -1)
+		return -1;
+	return buf_addc(d, '}');
+}
+
+/*
+ * Looks up a dotted path.  Returns the string there, or NULL with msg
+ * saying why there is no usable one.
+ */
+static const char *
+lookup_string(struct json_object *root, const char *const *seg, size_t nseg,
+    size_t *lenp, const char **msg)
+{
+	struct json_object	*o = root, *v;
+	const char		*s;
+	size_t			 i;
+
+	for (i = 0; i < nseg; i++) {
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, seg[i], &v) || v == NULL) {
+			*msg = "field required";
+			return NULL;
+		}
+		o = v;
+	}
+	if (!json_object_is_type(o, json_type_string)) {
+		*msg = "must be a string";
+		return NULL;
+	}
+	s = json_object_get_string(o);
+	*lenp = (size_t)json_object_get_string_len(o);
+	if (*lenp == 0) {
+		*msg = "must not be empty";
+		return NULL;
+	}
+	if (memchr(s, '\0', *lenp) != NULL) {
+		*msg = "must not contain U+0000";
+		return NULL;
+	}
+	return s;
+}
+
+static int
+parse_json(struct state *st, const char *body, size_t len, struct buf *d,
+    char *why, size_t whylen)
+{
+	static const char *const body_loc[] = { "body" };
+	enum json_tokener_error	 jerr;
+	const char		*msg;
+	size_t			 i, end, bad;
+
+	for (i = 0; i < len && is_json_blank(body[i]); i++)
+		continue;
+	if (i == len) {
+		snprintf(why, whylen, "empty body");
+		return add_detail(d, body_loc, 1, "body is empty");
+	}
+	if (json_strict_scan(body, len, &bad) == -1) {
+		snprintf(why, whylen, "invalid JSON at byte %zu", bad);
+		return add_detail(d, body_loc, 1, why);
+	}
+	json_tokener_reset(st->tok);
+	st->root = json_tokener_parse_ex(st->tok, body, (int)len);
+	jerr = json_tokener_get_error(st->tok);
+	end = json_tokener_get_parse_end(st->tok);
+	if (jerr != json_tokener_success) {
+		msg = jerr == json_tokener_continue ? "unexpected end of input" :
+		    json_tokener_error_desc(jerr);
+		snprintf(why, whylen, "invalid JSON at byte %zu: %s", end, msg);
+		return add_detail(d, body_loc, 1, why);
+	}
+	for (i = end; i < len && is_json_blank(body[i]); i++)
+		continue;
+	if (i < len) {
+		snprintf(why, whylen, "invalid JSON at byte %zu: data after "
+		    "the value", i);
+		return add_detail(d, body_loc, 1, why);
+	}
+	if (!json_object_is_type(st->root, json_type_object)) {
+		snprintf(why, whylen, "body is not a JSON object");
+		return add_detail(d, body_loc, 1, "body must be a JSON object");
+	}
+	return 0;
+}
+
+static void
+note_log_fields(struct state *st)
+{
+	static const char *const type_path[] = { "data", "event_type" };
+	static const char *const bill_path[] = {
+		"pb_data", "account_info", "bill_status"
+	};
+	struct event	*ev = &st->event;
+	const char	*msg;
+
+	ev->event_type = lookup_string(st->root, type_path, 2,
+	    &ev->event_type_len, &msg);
+	ev->bill_status = lookup_string(st->root, bill_path, 3,
+	    &ev->bill_status_len, &msg);
+}
+
+/*
+ * Parses and validates an event body.  On EVENT_OK st->event describes
+ * it; otherwise d holds the 422 details list and why the log reason.
+ */
+enum event_result
+event_parse(const struct config *cfg, const struct sink *sink,
+    struct state *st, const char *body, size_t len, struct buf *d,
+    char *why, size_t whylen)
+{
+	static const char *const id_loc[] = { "event_id" };
+	const struct field_path	*f;
+	const char		*msg = NULL;
+	size_t			 i, n, bad = 0;
+	struct event		*ev = &st->event;
+
+	d->len = 0;
+	memset(ev, 0, sizeof(*ev));
+	if (parse_json(st, body, len, d, why, whylen) == -1)
+		return EVENT_NOMEM;
+	if (d->len > 0)
+		return buf_addc(d, ']') == -1 ? EVENT_NOMEM : EVENT_BAD_JSON;
+
+	for (i = 0; i < cfg->nrequired; i++) {
+		f = &cfg->required[i];
+		if (lookup_string(st->root, f->seg, f->nseg, &n, &msg) != NULL)
+			continue;
+		if (bad++ == 0)
+			snprintf(why, whylen, "%s: %s", f->dotted, msg);
+		if (add_detail(d, f->seg, f->nseg, msg) == -1)
+			return EVENT_NOMEM;
+	}
+	ev->event_id = lookup_string(st->root, id_loc, 1, &ev->event_id_len,
+	    &msg);
+	if (sink->require_event_id && (ev->event_id == NULL ||
+	    !event_id_valid(ev->event_id, ev->event_id_len))) {
+		if (ev->event_id != NULL)
+			msg = "must be 1 to 128 letters, digits, '-', '_' or "
+			    "'.', not starting with '.'";
+		if (bad++ == 0)
+			snprintf(why, whylen, "event_id: %s", msg);
+		if (add_detail(d, id_loc, 1, msg) == -1)
+			return EVENT_NOMEM;
+	}
+	if (bad > 0) {
+		if (d->len > 0 && buf_addc(d, ']') == -1)
+			return EVENT_NOMEM;
+		return EVENT_INVALID;
+	}
+	note_log_fields(st);
+	return EVENT_OK;
+}

@@ -1,0 +1,249 @@
+/*
+ * nsps-connector: receives PortaOne NSPS provisioning events.
+ *
+ * The one internal header.  Data flows in one direction:
+ *
+ *   transport (fcgi.c, cgi.c, file.c) -> struct request -> handle()
+ *     -> struct response (written by the transport in one write)
+ *     -> struct log_record (written by log.c in one write(2) to fd 2)
+ *
+ * handle() does no I/O of its own: the body comes through the
+ * request's read_body callback and an accepted event goes to the
+ * sink it is handed (the spool, or nothing).
+ */
+#ifndef NSPS_EXTERN_H
+#define NSPS_EXTERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct json_tokener;
+struct json_object;
+
+#define PROG			"nsps-connector"
+
+#define EX_USAGE_CODE		64	/* sysexits.h EX_USAGE */
+#define EX_CONFIG_CODE		78	/* sysexits.h EX_CONFIG */
+
+#define DEFAULT_EVENT_PATH	"/process-event"
+#define DEFAULT_HEALTH_PATH	"/health"
+#define DEFAULT_REQUIRED	"data.event_type,pb_data.account_info.bill_status"
+#define DEFAULT_MAX_BODY	(2u * 1024 * 1024)
+#define MAX_BODY_LIMIT		(64u * 1024 * 1024)	/* json-c takes int lengths */
+#define JSON_MAX_DEPTH		32
+#define MAX_TOKENS		16
+#define MAX_TOKEN_LEN		1024
+#define MAX_REQUIRED		16
+#define MAX_FIELD_DEPTH		8
+#define MAX_ID_LEN		128	/* trace ids copied into the log */
+#define MAX_PATH_LEN		1024
+
+/* A growable byte buffer, reused across requests. */
+struct buf {
+	char		*data;
+	size_t		 len;
+	size_t		 cap;
+};
+
+int	 buf_reserve(struct buf *, size_t);
+int	 buf_add(struct buf *, const void *, size_t);
+int	 buf_adds(struct buf *, const char *);
+int	 buf_addc(struct buf *, char);
+int	 buf_addu(struct buf *, unsigned long long);
+int	 buf_add_json_string(struct buf *, const char *, size_t);
+size_t	 utf8_seqlen(const unsigned char *, size_t);
+void	 buf_free(struct buf *);
+
+enum log_format {
+	LOG_TEXT,
+	LOG_JSON
+};
+
+/* A required field, pre-split at start-up: "pb_data.account_info.x". */
+struct field_path {
+	char		*dotted;			/* as configured */
+	const char	*seg[MAX_FIELD_DEPTH];	/* points into segbuf */
+	size_t		 nseg;
+	char		*segbuf;
+};
+
+/*
+ * Configuration: read and validated once at start-up, then never
+ * changed.  When loading fails, error holds the one message that is
+ * logged (and FastCGI refuses to start); CGI and request-file modes
+ * answer 500 to the request instead.
+ */
+struct config {
+	char		*token[MAX_TOKENS];
+	size_t		 token_len[MAX_TOKENS];
+	size_t		 ntokens;
+	char		*event_path;
+	size_t		 event_path_len;
+	char		*health_path;
+	size_t		 health_path_len;
+	struct field_path required[MAX_REQUIRED];
+	size_t		 nrequired;
+	size_t		 max_body;
+	enum log_format	 log_format;
+	char		*spool_dir;		/* NULL: no spool */
+	char		 error[512];		/* empty when valid */
+};
+
+/* Command-line settings; NULL where not given.  They win over the rest. */
+struct options {
+	const char	*env_file;
+	const char	*event_path;
+	const char	*health_path;
+	const char	*log_format;
+	const char	*max_body;
+	const char	*required;
+	const char	*spool_dir;
+	const char	*token_file;
+};
+
+int	 config_load(struct config *, const struct options *);
+void	 config_free(struct config *);
+int	 dotenv_parse(const char *, size_t,
+	    int (*)(void *, const char *, const char *), void *,
+	    char *, size_t);
+int	 parse_size(const char *, size_t, size_t *);
+
+/*
+ * One request as a transport sees it.  Strings are NUL-terminated and
+ * NULL when absent; they stay valid until the response is written.
+ */
+struct request {
+	const char	*method;
+	const char	*script_name;
+	const char	*path_info;
+	const char	*authorization;
+	const char	*content_type;
+	const char	*content_length;
+	const char	*trace_id;		/* X-B3-TraceId */
+	const char	*unique_id;		/* X-Request-Id */
+	const char	*transport_error;	/* set: answer 400 with it */
+	/*
+	 * Reads exactly len body bytes into dst; returns 0, or -1 when
+	 * the body ended early or could not be read.
+	 */
+	int		(*read_body)(void *, char *, size_t);
+	void		*read_ctx;
+};
+
+/* What handle() learnt of a valid event; points into the parsed body. */
+struct event {
+	const char	*event_id;		/* NULL when absent */
+	size_t		 event_id_len;
+	const char	*event_type;
+	size_t		 event_type_len;
+	const char	*bill_status;
+	size_t		 bill_status_len;
+};
+
+enum store_result {
+	STORE_OK,
+	STORE_DUPLICATE,
+	STORE_FAILED
+};
+
+/*
+ * Where an accepted event goes before it is acknowledged.  store() gets
+ * the body exactly as received; on STORE_FAILED it puts the reason in
+ * why.  A NULL store means "log only".
+ */
+struct sink {
+	enum store_result (*store)(void *, const struct event *,
+	    const struct request *, const char *, size_t, char *, size_t);
+	void		*ctx;
+	/* Optional: event_id must satisfy this (the spool names files). */
+	int		 require_event_id;
+};
+
+/* The answer handle() chose; st->out holds it rendered. */
+struct response {
+	int		 status;
+	const char	*error;		/* overrides the standard "error" */
+	const char	*reason;	/* for the log: why, never the body */
+	const char	*extra;		/* one more header line, with CRLF */
+	const char	*details;	/* 422 details, a JSON array */
+	int		 duplicate;
+	int		 health;
+	char		 reason_buf[256];
+};
+
+/* What the log line needs; values point into the request or body. */
+struct log_record {
+	int		 status;
+	const char	*method;
+	const char	*path;
+	const char	*type;
+	const char	*reason;
+	const struct event *event;	/* NULL unless the event was valid */
+	const char	*trace_id;
+	const char	*unique_id;
+	int		 duplicate;
+	int		 health;
+	struct timespec	 start;
+};
+
+/* Buffers and parser kept from one request to the next. */
+struct state {
+	struct buf	 body;
+	struct buf	 out;		/* the whole CGI response */
+	struct buf	 resp;		/* the response's JSON body */
+	struct buf	 details;	/* 422 details */
+	struct buf	 path;
+	struct json_tokener *tok;
+	struct json_object *root;	/* parsed body, freed next request */
+	struct event	 event;
+	int		 have_event;
+};
+
+int	 state_init(struct state *);
+void	 state_free(struct state *);
+
+/* handle.c */
+void	 handle(const struct config *, const struct sink *, struct state *,
+	    const struct request *, struct response *, struct log_record *);
+
+/* auth.c */
+const char *auth_check(const struct config *, const char *);
+int	 auth_bearer_token(const char *, const char **, size_t *);
+int	 token_equal(const char *, size_t, const char *, size_t);
+
+/* event.c */
+enum event_result {
+	EVENT_OK,
+	EVENT_BAD_JSON,		/* details in scratch */
+	EVENT_INVALID,		/* details in scratch */
+	EVENT_NOMEM
+};
+enum event_result event_parse(const struct config *, const struct sink *,
+	    struct state *, const char *, size_t, struct buf *, char *, size_t);
+int	 json_strict_scan(const char *, size_t, size_t *);
+int	 event_id_valid(const char *, size_t);
+
+/* response.c */
+int	 response_error_body(struct buf *, int, const char *, const char *);
+int	 response_render(struct buf *, int, const char *, const struct buf *,
+	    int);
+const char *status_type(int);
+
+/* log.c */
+void	 log_init(const struct config *);
+void	 log_request(const struct log_record *);
+void	 log_msg(const char *, ...)
+	    __attribute__((__format__(__printf__, 1, 2)));
+
+/* Transports. Each returns the process exit status. */
+int	 serve_fcgi(const struct config *, const struct sink *, int);
+int	 serve_cgi(const struct config *, const struct sink *);
+int	 serve_file(const struct config *, const struct sink *, int);
+int	 serve_request(const struct config *, const struct sink *,
+	    struct state *, const struct request *,
+	    int (*)(void *, const char *, size_t), void *);
+int	 listen_socket(const char *);
+int	 write_all(int, const char *, size_t);
+
+#endif /* NSPS_EXTERN_H */

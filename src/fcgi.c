@@ -1,0 +1,129 @@
+/*
+ * FastCGI transport on libfcgi's FCGX_* API: one request at a time,
+ * the same handle() as the other modes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "extern.h"
+
+static int
+read_fcgi_body(void *ctx, char *dst, size_t len)
+{
+	FCGX_Stream	*in = ctx;
+	int		 n;
+
+	while (len > 0) {
+		n = FCGX_GetStr(dst, len > INT32_MAX ? INT32_MAX : (int)len, in);
+		if (n <= 0)
+			return -1;
+		dst += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+write_fcgi(void *ctx, const char *p, size_t len)
+{
+	FCGX_Stream	*out = ctx;
+
+	if (FCGX_PutStr(p, (int)len, out) != (int)len)
+		return -1;
+	return 0;
+}
+
+/*
+ * SIGTERM and SIGINT are blocked while a request is handled and let
+ * through only while waiting in accept, where nothing is in flight: so
+ * the handler can simply exit, and a signal that came during a request
+ * takes effect as soon as that request is finished.
+ */
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+static int
+setup_signals(sigset_t *stopset)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(stopset);
+	sigaddset(stopset, SIGTERM);
+	sigaddset(stopset, SIGINT);
+	sigaddset(stopset, SIGHUP);
+	sa.sa_mask = *stopset;
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGHUP, &sa, NULL) == -1)
+		return -1;
+	return sigprocmask(SIG_BLOCK, stopset, NULL);
+}
+
+static void
+fill_request(struct request *req, FCGX_Request *fr)
+{
+	const char	*method;
+
+	memset(req, 0, sizeof(*req));
+	method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
+	req->method = method != NULL ? method : "";
+	req->script_name = FCGX_GetParam("SCRIPT_NAME", fr->envp);
+	req->path_info = FCGX_GetParam("PATH_INFO", fr->envp);
+	req->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	req->content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
+	req->content_length = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+	req->trace_id = FCGX_GetParam("HTTP_X_B3_TRACEID", fr->envp);
+	req->unique_id = FCGX_GetParam("HTTP_X_REQUEST_ID", fr->envp);
+	req->read_body = read_fcgi_body;
+	req->read_ctx = fr->in;
+}
+
+int
+serve_fcgi(const struct config *cfg, const struct sink *sink, int listen_fd)
+{
+	FCGX_Request	 fr;
+	struct request	 req;
+	struct state	 st;
+	sigset_t	 stopset;
+	int		 rc;
+
+	if (setup_signals(&stopset) == -1) {
+		log_msg("sigaction: %s", strerror(errno));
+		return 1;
+	}
+	if (state_init(&st) == -1 || FCGX_Init() != 0 ||
+	    FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_msg("FastCGI initialisation failed");
+		return 1;
+	}
+	for (;;) {
+		sigprocmask(SIG_UNBLOCK, &stopset, NULL);
+		rc = FCGX_Accept_r(&fr);
+		sigprocmask(SIG_BLOCK, &stopset, NULL);
+		if (rc < 0) {
+			if (rc == -EINTR)
+				continue;
+			log_msg("FCGX_Accept_r: %s", rc < 0 && rc > -4096 ?
+			    strerror(-rc) : "failed");
+			break;
+		}
+		fill_request(&req, &fr);
+		(void)serve_request(cfg, sink, &st, &req, write_fcgi, fr.out);
+		FCGX_Finish_r(&fr);
+	}
+	state_free(&st);
+	return 1;
+}

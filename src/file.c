@@ -1,0 +1,290 @@
+/*
+ * Request-file transport, for testing without a web server: a raw
+ * HTTP/1.x request message (request line, headers, blank line, body;
+ * CRLF or LF) on stdin or in a file, the CGI response on stdout.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#define MAX_HEAD	(64 * 1024)
+
+struct reader {
+	int		 fd;
+	char		*pending;	/* body bytes read with the head */
+	size_t		 npending;
+	int		 eof;
+};
+
+/* Serves body bytes from what was read with the head, then from fd. */
+static int
+read_file_body(void *ctx, char *dst, size_t len)
+{
+	struct reader	*rd = ctx;
+	size_t		 n;
+	ssize_t		 r;
+
+	n = len < rd->npending ? len : rd->npending;
+	memcpy(dst, rd->pending, n);
+	rd->pending += n;
+	rd->npending -= n;
+	dst += n;
+	len -= n;
+	while (len > 0) {
+		if (rd->eof)
+			return -1;
+		r = read(rd->fd, dst, len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rd->eof = 1;
+			return -1;
+		}
+		dst += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int
+write_fd(void *ctx, const char *p, size_t len)
+{
+	return write_all(*(int *)ctx, p, len);
+}
+
+/* Reads until the blank line that ends the head, or EOF, or MAX_HEAD. */
+static ssize_t
+read_head(struct reader *rd, struct buf *b, const char **why)
+{
+	char	*end;
+	ssize_t	 n;
+
+	for (;;) {
+		if (b->len > 0 && ((end = strstr(b->data, "\r\n\r\n")) != NULL ||
+		    (end = strstr(b->data, "\n\n")) != NULL))
+			return end - b->data + (end[0] == '\r' ? 4 : 2);
+		if (b->len >= MAX_HEAD) {
+			*why = "request head longer than 64 KiB";
+			return -1;
+		}
+		if (buf_reserve(b, 4096) == -1) {
+			*why = "out of memory";
+			return -1;
+		}
+		n = read(rd->fd, b->data + b->len, b->cap - b->len - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rd->eof = 1;
+			*why = b->len == 0 ? "empty request" :
+			    "request head has no terminating blank line";
+			return -1;
+		}
+		if (memchr(b->data + b->len, '\0', (size_t)n) != NULL) {
+			*why = "NUL byte in the request head";
+			return -1;
+		}
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
+	}
+}
+
+static int
+is_tchar(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~",
+	    c) != NULL);
+}
+
+/* "METHOD /path?query HTTP/1.x": keeps method and path, drops the query. */
+static const char *
+parse_request_line(char *line, struct request *req)
+{
+	char	*sp, *target, *q;
+
+	if ((sp = strchr(line, ' ')) == NULL)
+		return "malformed request line";
+	*sp = '\0';
+	for (q = line; *q != '\0'; q++)
+		if (!is_tchar((unsigned char)*q))
+			return "malformed method in the request line";
+	if (*line == '\0')
+		return "malformed request line";
+	target = sp + 1;
+	if ((sp = strchr(target, ' ')) == NULL ||
+	    strncmp(sp + 1, "HTTP/1.", 7) != 0 || sp[8] < '0' || sp[8] > '9' ||
+	    sp[9] != '\0')
+		return "malformed request line (expected METHOD target HTTP/1.x)";
+	*sp = '\0';
+	if (strncmp(target, "http://", 7) == 0 ||
+	    strncmp(target, "https://", 8) == 0) {
+		target = strchr(target + 8 - (target[4] == ':'), '/');
+		if (target == NULL)
+			target = "/";
+	}
+	if (*target != '/')
+		return "request target is not a path";
+	if ((q = strchr(target, '?')) != NULL)
+		*q = '\0';
+	req->method = line;
+	req->script_name = "";
+	req->path_info = target;
+	return NULL;
+}
+
+/* Sets *slot to value, refusing a header that appears twice. */
+static const char *
+set_header(const char **slot, const char *value, const char *name)
+{
+	static char	 msg[64];
+
+	if (*slot != NULL) {
+		snprintf(msg, sizeof(msg), "duplicate %s header", name);
+		return msg;
+	}
+	*slot = value;
+	return NULL;
+}
+
+static const char *
+parse_header(char *line, struct request *req)
+{
+	static const struct {
+		const char	*name;
+		size_t		 off;
+	} known[] = {
+		{ "Authorization", offsetof(struct request, authorization) },
+		{ "Content-Type", offsetof(struct request, content_type) },
+		{ "Content-Length", offsetof(struct request, content_length) },
+		{ "X-B3-TraceId", offsetof(struct request, trace_id) },
+		{ "X-Request-Id", offsetof(struct request, unique_id) },
+	};
+	char	*colon, *v, *end, *p;
+	size_t	 i;
+
+	if (*line == ' ' || *line == '\t')
+		return "obsolete header line folding";
+	if ((colon = strchr(line, ':')) == NULL || colon == line)
+		return "malformed header line";
+	for (p = line; p < colon; p++)
+		if (!is_tchar((unsigned char)*p))
+			return "malformed header name";
+	*colon = '\0';
+	for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+		continue;
+	for (end = v + strlen(v); end > v && (end[-1] == ' ' ||
+	    end[-1] == '\t'); end--)
+		continue;
+	*end = '\0';
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcasecmp(line, known[i].name) == 0)
+			return set_header((const char **)((char *)req +
+			    known[i].off), v, known[i].name);
+	return NULL;
+}
+
+/* Splits the head into lines (CRLF or LF) and parses each. */
+static const char *
+parse_head(char *head, struct request *req)
+{
+	char		*line, *next, *nl;
+	const char	*why;
+	int		 first = 1;
+
+	for (line = head; *line != '\0'; line = next) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			nl = line + strlen(line);
+		next = *nl == '\n' ? nl + 1 : nl;
+		if (nl > line && nl[-1] == '\r')
+			nl--;
+		*nl = '\0';
+		if (first) {
+			if ((why = parse_request_line(line, req)) != NULL)
+				return why;
+			first = 0;
+		} else if (*line != '\0' &&
+		    (why = parse_header(line, req)) != NULL)
+			return why;
+	}
+	return first ? "empty request" : NULL;
+}
+
+/*
+ * Without Content-Length the body is the rest of the input; it is read
+ * up to one byte past the limit so that handle() can answer 413.
+ */
+static int
+read_rest(struct reader *rd, struct buf *b, size_t limit)
+{
+	size_t	 want = limit + 1;
+	ssize_t	 n;
+
+	b->len = 0;
+	if (buf_add(b, rd->pending, rd->npending > want ? want :
+	    rd->npending) == -1)
+		return -1;
+	rd->npending = 0;
+	while (b->len < want && !rd->eof) {
+		if (buf_reserve(b, 65536) == -1)
+			return -1;
+		n = read(rd->fd, b->data + b->len, want - b->len < 65536 ?
+		    want - b->len : 65536);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rd->eof = 1;
+			break;
+		}
+		b->len += (size_t)n;
+	}
+	rd->pending = b->data;
+	rd->npending = b->len;
+	return 0;
+}
+
+int
+serve_file(const struct config *cfg, const struct sink *sink, int fd)
+{
+	struct state	 st;
+	struct request	 req = { 0 };
+	struct reader	 rd = { 0 };
+	struct buf	 head = { 0 }, rest = { 0 };
+	char		 lenbuf[24];
+	const char	*why = NULL;
+	ssize_t		 hlen;
+	int		 out = STDOUT_FILENO, rc;
+
+	if (state_init(&st) == -1) {
+		log_msg("out of memory");
+		return 1;
+	}
+	rd.fd = fd;
+	req.method = "";
+	if ((hlen = read_head(&rd, &head, &why)) >= 0) {
+		rd.pending = head.data + hlen;
+		rd.npending = head.len - (size_t)hlen;
+		head.data[hlen - 1] = '\0';	/* the head's last newline */
+		why = parse_head(head.data, &req);
+	}
+	if (why == NULL && req.content_length == NULL) {
+		if (read_rest(&rd, &rest, cfg->max_body) == -1)
+			why = "out of memory";
+		snprintf(lenbuf, sizeof(lenbuf), "%zu", rest.len);
+		req.content_length = lenbuf;
+	}
+	req.transport_error = why;
+	req.read_body = read_file_body;
+	req.read_ctx = &rd;
+	rc = serve_request(cfg, sink, &st, &req, write_fd, &out);
+	buf_free(&head);
+	buf_free(&rest);
+	state_free(&st);
+	return rc == 0 ? 0 : 1;
+}

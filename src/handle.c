@@ -1,0 +1,295 @@
+/*
+ * handle(): the whole NSPS contract for one request, with no I/O of its
+ * own.  The order of checks is the contract:
+ *
+ *   configuration -> transport -> route -> method -> authentication ->
+ *   length -> content type -> body -> JSON and fields -> sink -> 202
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "extern.h"
+
+/* Refused bodies are read and thrown away up to this, see drain(). */
+#define DRAIN_LIMIT	(16u * 1024 * 1024)
+#define DRAIN_CHUNK	(64u * 1024)
+
+int
+state_init(struct state *st)
+{
+	memset(st, 0, sizeof(*st));
+	if ((st->tok = json_tokener_new_ex(JSON_MAX_DEPTH)) == NULL)
+		return -1;
+	/* UTF-8 is checked, more strictly, by json_strict_scan(). */
+	json_tokener_set_flags(st->tok, JSON_TOKENER_STRICT);
+	return 0;
+}
+
+void
+state_free(struct state *st)
+{
+	json_object_put(st->root);
+	if (st->tok != NULL)
+		json_tokener_free(st->tok);
+	buf_free(&st->body);
+	buf_free(&st->out);
+	buf_free(&st->resp);
+	buf_free(&st->details);
+	buf_free(&st->path);
+	memset(st, 0, sizeof(*st));
+}
+
+/* Sets the answer; reason goes to the log, error (if any) to the client. */
+static void
+reject(struct response *r, int status, const char *error,
+    const char *reason)
+{
+	r->status = status;
+	r->error = error;
+	r->reason = reason;
+}
+
+/*
+ * The request path is SCRIPT_NAME + PATH_INFO.  It matches a configured
+ * path when equal to it or ending with it after a '/', so a connector
+ * mounted under a prefix (/nsps/process-event, Apache's
+ * /cgi-bin/nsps-connector/process-event) still finds its routes.
+ */
+static int
+path_matches(const char *path, size_t len, const char *want, size_t wlen)
+{
+	if (len < wlen || memcmp(path + len - wlen, want, wlen) != 0)
+		return 0;
+	return len == wlen || want[0] == '/' || path[len - wlen - 1] == '/';
+}
+
+static const char *
+build_path(struct state *st, const struct request *req)
+{
+	st->path.len = 0;
+	if ((req->script_name != NULL &&
+	    buf_adds(&st->path, req->script_name) == -1) ||
+	    (req->path_info != NULL &&
+	    buf_adds(&st->path, req->path_info) == -1) ||
+	    buf_reserve(&st->path, 1) == -1)
+		return NULL;
+	if (st->path.len == 0)
+		buf_addc(&st->path, '/');
+	return st->path.data;
+}
+
+/*
+ * application/json in any case, optionally followed by parameters
+ * (";charset=utf-8").  An absent or empty Content-Type is accepted.
+ */
+static int
+content_type_ok(const char *ct)
+{
+	size_t	 n = sizeof("application/json") - 1;
+
+	if (ct == NULL)
+		return 1;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (*ct == '\0')
+		return 1;
+	if (strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	for (ct += n; *ct == ' ' || *ct == '\t'; ct++)
+		continue;
+	return *ct == '\0' || *ct == ';';
+}
+
+/*
+ * Reads and discards a body that was refused unread, up to a bound, so
+ * the web server can finish sending it and the client sees our answer
+ * instead of a reset connection.
+ */
+static void
+drain(struct state *st, const struct request *req, size_t declared)
+{
+	size_t	 n;
+
+	if (declared > DRAIN_LIMIT)
+		declared = DRAIN_LIMIT;
+	if (buf_reserve(&st->body, DRAIN_CHUNK) == -1)
+		return;
+	while (declared > 0) {
+		n = declared < DRAIN_CHUNK ? declared : DRAIN_CHUNK;
+		if (req->read_body(req->read_ctx, st->body.data, n) == -1)
+			return;
+		declared -= n;
+	}
+}
+
+static void
+check_event(const struct config *cfg, const struct sink *sink,
+    struct state *st, const struct request *req, struct response *r)
+{
+	size_t			 len;
+	enum event_result	 er;
+	enum store_result	 sr;
+
+	if ((r->reason = auth_check(cfg, req->authorization)) != NULL) {
+		r->status = 401;
+		r->extra = "WWW-Authenticate: Bearer\r\n";
+		goto refuse_unread;
+	}
+	if (req->content_length == NULL) {
+		reject(r, 411, NULL, "no Content-Length");
+		return;
+	}
+	if (parse_size(req->content_length, SIZE_MAX, &len) == -1) {
+		reject(r, 400, "Invalid Content-Length",
+		    "Content-Length is not a decimal number");
+		return;
+	}
+	if (len > cfg->max_body) {
+		snprintf(r->reason_buf, sizeof(r->reason_buf),
+		    "body of %zu bytes is over the limit of %zu", len,
+		    cfg->max_body);
+		reject(r, 413, NULL, r->reason_buf);
+		goto refuse_unread;
+	}
+	if (!content_type_ok(req->content_type)) {
+		reject(r, 415, NULL, "Content-Type is not application/json");
+		goto refuse_unread;
+	}
+
+	st->body.len = 0;
+	if (buf_reserve(&st->body, len) == -1) {
+		reject(r, 500, "Out of memory", "out of memory for the body");
+		return;
+	}
+	if (len > 0 && req->read_body(req->read_ctx, st->body.data, len) == -1) {
+		reject(r, 400, "Body shorter than Content-Length",
+		    "body ended before Content-Length bytes");
+		return;
+	}
+	st->body.len = len;
+	st->body.data[len] = '\0';
+
+	er = event_parse(cfg, sink, st, st->body.data, len, &st->details,
+	    r->reason_buf, sizeof(r->reason_buf));
+	if (er == EVENT_NOMEM) {
+		reject(r, 500, "Out of memory", "out of memory while parsing");
+		return;
+	}
+	if (er != EVENT_OK) {
+		reject(r, 422, NULL, r->reason_buf);
+		r->details = st->details.data;
+		return;
+	}
+	st->have_event = 1;
+	r->status = 202;
+	if (sink->store == NULL)
+		return;
+	sr = sink->store(sink->ctx, &st->event, req, st->body.data, len,
+	    r->reason_buf, sizeof(r->reason_buf));
+	if (sr == STORE_DUPLICATE) {
+		r->status = 200;
+		r->duplicate = 1;
+	} else if (sr == STORE_FAILED) {
+		reject(r, 503, NULL, r->reason_buf);
+		r->extra = "Retry-After: 30\r\n";
+	}
+	return;
+
+refuse_unread:
+	if (req->content_length != NULL &&
+	    parse_size(req->content_length, SIZE_MAX, &len) == 0)
+		drain(st, req, len);
+}
+
+static void
+route(const struct config *cfg, const struct sink *sink, struct state *st,
+    const struct request *req, struct response *r)
+{
+	const char	*path = st->path.data, *m = req->method;
+	size_t		 len = st->path.len;
+
+	if (req->transport_error != NULL) {
+		reject(r, 400, NULL, req->transport_error);
+		return;
+	}
+	if (path_matches(path, len, cfg->health_path, cfg->health_path_len)) {
+		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
+			r->status = 200;
+			r->health = 1;
+		} else {
+			reject(r, 405, NULL, "health check takes GET or HEAD");
+			r->extra = "Allow: GET, HEAD\r\n";
+		}
+		return;
+	}
+	if (!path_matches(path, len, cfg->event_path, cfg->event_path_len)) {
+		reject(r, 404, NULL, "no such path");
+		return;
+	}
+	if (strcmp(m, "POST") != 0) {
+		reject(r, 405, NULL, "events take POST");
+		r->extra = "Allow: POST\r\n";
+		return;
+	}
+	check_event(cfg, sink, st, req, r);
+}
+
+/* Builds the response body and the whole CGI response in st->out. */
+static void
+render(struct state *st, const struct request *req, struct response *r)
+{
+	struct buf	*b = &st->resp;
+	int		 head = strcmp(req->method, "HEAD") == 0;
+
+	b->len = 0;
+	if (r->status == 202)
+		buf_adds(b, "{\"message\":\"Event accepted for processing\"}");
+	else if (r->duplicate)
+		buf_adds(b, "{\"message\":\"Event already accepted\"}");
+	else if (r->health)
+		buf_adds(b, "{\"status\":\"ok\"}");
+	else
+		response_error_body(b, r->status, r->error, r->details);
+	if (response_render(&st->out, r->status, r->extra, b, head) == -1) {
+		/* Out of memory: a fixed answer that needs no allocation. */
+		st->out.len = 0;
+		r->status = 500;
+		r->reason = "out of memory for the response";
+	}
+}
+
+void
+handle(const struct config *cfg, const struct sink *sink, struct state *st,
+    const struct request *req, struct response *r, struct log_record *rec)
+{
+	memset(r, 0, sizeof(*r));
+	memset(rec, 0, sizeof(*rec));
+	clock_gettime(CLOCK_MONOTONIC, &rec->start);
+	json_object_put(st->root);
+	st->root = NULL;
+	st->have_event = 0;
+
+	if (build_path(st, req) == NULL)
+		reject(r, 500, "Out of memory", "out of memory for the path");
+	else if (cfg->error[0] != '\0')
+		reject(r, 500, "Server configuration error", cfg->error);
+	else
+		route(cfg, sink, st, req, r);
+	render(st, req, r);
+
+	rec->status = r->status;
+	rec->type = r->status >= 400 ? status_type(r->status) : NULL;
+	rec->reason = r->reason;
+	rec->method = req->method;
+	rec->path = st->path.data;
+	rec->event = st->have_event ? &st->event : NULL;
+	rec->trace_id = req->trace_id;
+	rec->unique_id = req->unique_id;
+	rec->duplicate = r->duplicate;
+	rec->health = r->health;
+}

@@ -1,0 +1,214 @@
+/*
+ * nsps-connector: options, mode selection and the glue that sends one
+ * handled request back through its transport.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp, "usage: %s [-hV] [-d spooldir] [-e envfile] [-f file] "
+	    "[-H healthpath]\n"
+	    "                      [-l format] [-m maxbytes] [-p eventpath] "
+	    "[-r fields]\n"
+	    "                      [-s addr] [-t tokenfile]\n", PROG);
+}
+
+int
+write_all(int fd, const char *p, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Handles one request, sends the response with one write and logs it.
+ * Returns 0, or -1 when the response could not be written.
+ */
+int
+serve_request(const struct config *cfg, const struct sink *sink,
+    struct state *st, const struct request *req,
+    int (*send)(void *, const char *, size_t), void *arg)
+{
+	struct response	 resp;
+	struct log_record rec;
+	int		 rc;
+
+	handle(cfg, sink, st, req, &resp, &rec);
+	if ((rc = send(arg, st->out.data, st->out.len)) == -1)
+		rec.reason = "could not write the response";
+	log_request(&rec);
+	return rc;
+}
+
+/* Makes sure fds 0-2 are open, so that no file we open becomes one. */
+static void
+sanitise_stdio(void)
+{
+	int	 fd;
+
+	for (fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			_exit(1);
+}
+
+static int
+is_listening_socket(int fd)
+{
+	struct stat	 st;
+	int		 val = 0;
+	socklen_t	 len = sizeof(val);
+
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return 0;
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) == 0 &&
+	    val != 0;
+}
+
+/*
+ * The socket systemd hands over: fd 0 with StandardInput=socket, or fd 3
+ * with LISTEN_FDS=1 meant for this process.
+ */
+static int
+inherited_socket(void)
+{
+	const char	*pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	size_t		 v;
+
+	if (is_listening_socket(STDIN_FILENO))
+		return STDIN_FILENO;
+	if (pid != NULL && fds != NULL && strcmp(fds, "1") == 0 &&
+	    parse_size(pid, (size_t)1 << 30, &v) == 0 &&
+	    (pid_t)v == getpid() && is_listening_socket(3))
+		return 3;
+	return -1;
+}
+
+/* FastCGI refuses to start on bad configuration: nobody would see a 500. */
+static int
+run_fcgi(const struct config *cfg, const struct sink *sink,
+    const char *addr, int fd)
+{
+	if (cfg->error[0] != '\0') {
+		log_msg("%s", cfg->error);
+		return EX_CONFIG_CODE;
+	}
+	if (addr != NULL && (fd = listen_socket(addr)) == -1)
+		return 1;
+	return serve_fcgi(cfg, sink, fd);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options	 opts;
+	struct config	 cfg;
+	struct sink	 sink = { 0 };
+	const char	*addr = NULL, *file = NULL;
+	int		 ch, fd, rc;
+
+	sanitise_stdio();
+	memset(&opts, 0, sizeof(opts));
+	while ((ch = getopt(argc, argv, "d:e:f:H:hl:m:p:r:s:t:V")) != -1) {
+		switch (ch) {
+		case 'd':
+			opts.spool_dir = optarg;
+			break;
+		case 'e':
+			opts.env_file = optarg;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'H':
+			opts.health_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'l':
+			opts.log_format = optarg;
+			break;
+		case 'm':
+			opts.max_body = optarg;
+			break;
+		case 'p':
+			opts.event_path = optarg;
+			break;
+		case 'r':
+			opts.required = optarg;
+			break;
+		case 's':
+			addr = optarg;
+			break;
+		case 't':
+			opts.token_file = optarg;
+			break;
+		case 'V':
+			printf("%s %s\n", PROG, PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE_CODE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE_CODE;
+	}
+	if (addr != NULL && file != NULL) {
+		fprintf(stderr, "%s: -f and -s exclude each other\n", PROG);
+		return EX_USAGE_CODE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	(void)config_load(&cfg, &opts);
+	log_init(&cfg);
+
+	if (addr != NULL)
+		rc = run_fcgi(&cfg, &sink, addr, -1);
+	else if (file == NULL && (fd = inherited_socket()) != -1)
+		rc = run_fcgi(&cfg, &sink, NULL, fd);
+	else {
+		/* One request: a bad configuration is answered with 500. */
+		if (cfg.error[0] != '\0')
+			log_msg("%s", cfg.error);
+		if (file == NULL && getenv("REQUEST_METHOD") != NULL)
+			rc = serve_cgi(&cfg, &sink);
+		else if (file == NULL)
+			rc = serve_file(&cfg, &sink, STDIN_FILENO);
+		else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+			log_msg("%s: %s", file, strerror(errno));
+			rc = 1;
+		} else {
+			rc = serve_file(&cfg, &sink, fd);
+			close(fd);
+		}
+	}
+	config_free(&cfg);
+	return rc;
+}

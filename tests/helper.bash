@@ -1,0 +1,101 @@
+# Shared by the bats suites: run the connector the way a web server
+# would, then look at the CGI response and the log line.
+bats_require_minimum_version 1.5.0
+
+CONNECTOR=${NSPS_CONNECTOR:?NSPS_CONNECTOR must name the built binary}
+FIX=${TESTS_DIR:?TESTS_DIR must name the tests directory}/fixtures
+TOKEN=nsps-test-token-4f2a9c
+# NSPS_WRAPPER (e.g. "valgrind -q --error-exitcode=99") runs each
+# connector invocation under a tool.
+WRAPPER=${NSPS_WRAPPER:-}
+
+# run_cgi [--body FILE] [NAME=VALUE ...]: one CGI invocation with only
+# the given environment.  Sets $output, $stderr, $status, then the parsed
+# $resp_status, $resp_headers and $resp_body.
+run_cgi() {
+	local body=/dev/null
+	if [ "${1:-}" = --body ]; then
+		body=$2
+		shift 2
+	fi
+	# shellcheck disable=SC2086
+	run --separate-stderr env -i PATH="$PATH" "$@" $WRAPPER "$CONNECTOR" \
+	    < "$body"
+	split_response
+}
+
+# post_event FILE [NAME=VALUE ...]: a valid NSPS delivery of FILE, with
+# later assignments overriding the defaults.
+post_event() {
+	local file=$1
+	shift
+	run_cgi --body "$file" API_TOKEN="$TOKEN" REQUEST_METHOD=POST \
+	    SCRIPT_NAME=/process-event CONTENT_TYPE=application/json \
+	    CONTENT_LENGTH="$(wc -c < "$file" | tr -d ' ')" \
+	    HTTP_AUTHORIZATION="Bearer $TOKEN" "$@"
+}
+
+# run_file [--stdin FILE] [ARGS...]: request-file mode.
+run_file() {
+	local in=/dev/null
+	if [ "${1:-}" = --stdin ]; then
+		in=$2
+		shift 2
+	fi
+	# shellcheck disable=SC2086
+	run --separate-stderr env -i PATH="$PATH" API_TOKEN="$TOKEN" \
+	    $WRAPPER "$CONNECTOR" "$@" < "$in"
+	split_response
+}
+
+# Splits a CGI response in $output (CRLF line ends) into its parts.
+split_response() {
+	local text=${output//$'\r'/}
+	resp_status=$(sed -n '1s/^Status: \([0-9][0-9][0-9]\) .*/\1/p' <<<"$text")
+	resp_headers=${text%%$'\n\n'*}
+	resp_body=
+	[[ $text == *$'\n\n'* ]] && resp_body=${text#*$'\n\n'}
+	return 0
+}
+
+fail_with() {
+	printf '%s\n' "$@" "--- response:" "$output" "--- stderr:" "${stderr:-}" >&2
+	return 1
+}
+
+assert_status() {
+	[ "$resp_status" = "$1" ] || fail_with "expected status $1, got '$resp_status'"
+}
+
+# assert_json JQ-FILTER EXPECTED
+assert_json() {
+	local got
+	got=$(jq -r "$1" <<<"$resp_body" 2>/dev/null) ||
+	    fail_with "body is not JSON: $resp_body" || return 1
+	[ "$got" = "$2" ] || fail_with "$1: expected '$2', got '$got'"
+}
+
+assert_header() {
+	grep -qixF -- "$1" <<<"$resp_headers" || fail_with "no header '$1'"
+}
+
+# The error contract: JSON with message, error and type, the right
+# status and the fixed headers.
+assert_error() {
+	assert_status "$1" || return 1
+	assert_json .type "$2" || return 1
+	assert_json '.message | type' string || return 1
+	assert_json '.error | type' string || return 1
+	assert_header 'Content-Type: application/json' || return 1
+	assert_header 'Cache-Control: no-store'
+}
+
+# assert_log TEXT: the log (stderr) has a line containing TEXT.
+assert_log() {
+	grep -qF -- "$1" <<<"${stderr:-}" || fail_with "log lacks '$1'"
+}
+
+# assert_log_line TEXT: the log is exactly that one line.
+assert_log_line() {
+	[ "${stderr:-}" = "$1" ] || fail_with "log is not exactly '$1'"
+}

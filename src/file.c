@@ -58,17 +58,34 @@ write_fd(void *ctx, const char *p, size_t len)
 	return write_all(*(int *)ctx, p, len);
 }
 
+/*
+ * Offset just past the blank line that ends the head ("\n\n" or
+ * "\n\r\n", which covers CRLF and LF requests), or -1 if not there yet.
+ */
+static ssize_t
+head_end(const char *p, size_t len)
+{
+	const char	*nl = p, *end = p + len;
+
+	while ((nl = memchr(nl, '\n', (size_t)(end - nl))) != NULL) {
+		if (nl + 1 < end && nl[1] == '\n')
+			return nl + 2 - p;
+		if (nl + 2 < end && nl[1] == '\r' && nl[2] == '\n')
+			return nl + 3 - p;
+		nl++;
+	}
+	return -1;
+}
+
 /* Reads until the blank line that ends the head, or EOF, or MAX_HEAD. */
 static ssize_t
 read_head(struct reader *rd, struct buf *b, const char **why)
 {
-	char	*end;
-	ssize_t	 n;
+	ssize_t	 n, end;
 
 	for (;;) {
-		if (b->len > 0 && ((end = strstr(b->data, "\r\n\r\n")) != NULL ||
-		    (end = strstr(b->data, "\n\n")) != NULL))
-			return end - b->data + (end[0] == '\r' ? 4 : 2);
+		if ((end = head_end(b->data, b->len)) != -1 && end <= MAX_HEAD)
+			return end;
 		if (b->len >= MAX_HEAD) {
 			*why = "request head longer than 64 KiB";
 			return -1;
@@ -84,10 +101,6 @@ read_head(struct reader *rd, struct buf *b, const char **why)
 			rd->eof = 1;
 			*why = b->len == 0 ? "empty request" :
 			    "request head has no terminating blank line";
-			return -1;
-		}
-		if (memchr(b->data + b->len, '\0', (size_t)n) != NULL) {
-			*why = "NUL byte in the request head";
 			return -1;
 		}
 		b->len += (size_t)n;
@@ -271,7 +284,10 @@ serve_file(const struct config *cfg, const struct sink *sink, int fd)
 		rd.pending = head.data + hlen;
 		rd.npending = head.len - (size_t)hlen;
 		head.data[hlen - 1] = '\0';	/* the head's last newline */
-		why = parse_head(head.data, &req);
+		if (memchr(head.data, '\0', (size_t)hlen - 1) != NULL)
+			why = "NUL byte in the request head";
+		else
+			why = parse_head(head.data, &req);
 	}
 	if (why == NULL && req.content_length == NULL) {
 		if (read_rest(&rd, &rest, cfg->max_body) == -1)

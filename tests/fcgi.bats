@@ -1,0 +1,236 @@
+#!/usr/bin/env bats
+# FastCGI mode: the connector serving many requests in one process, reached
+# through cgi-fcgi (libfcgi-bin) acting as the web server.
+
+load helper
+
+setup() {
+	command -v cgi-fcgi >/dev/null || skip "cgi-fcgi (libfcgi-bin) is not installed"
+	SOCK=$BATS_TEST_TMPDIR/fcgi.sock
+	LOG=$BATS_TEST_TMPDIR/connector.log
+	PID=
+}
+
+teardown() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -TERM "$PID" 2>/dev/null || true
+		wait "$PID" 2>/dev/null || true
+	fi
+}
+
+# start_fcgi [NAME=VALUE ...] [-- ARGS]: runs the connector on $SOCK.
+start_fcgi() {
+	local envs=() args=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+	[ "${1:-}" = -- ] && shift
+	args=("$@")
+	# shellcheck disable=SC2086
+	env -i PATH="$PATH" API_TOKEN="$TOKEN" "${envs[@]}" $WRAPPER \
+	    "$CONNECTOR" -s "$SOCK" "${args[@]}" 2>"$LOG" &
+	PID=$!
+	wait_for_socket
+}
+
+wait_for_socket() {
+	local i
+	for i in $(seq 100); do
+		[ -S "$SOCK" ] && return 0
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$LOG" >&2
+	return 1
+}
+
+# fcgi_request [--body FILE] NAME=VALUE...: one request over the socket.
+fcgi_request() {
+	local body=/dev/null
+	if [ "${1:-}" = --body ]; then
+		body=$2
+		shift 2
+	fi
+	: > "$LOG.mark"
+	local before
+	before=$(wc -c < "$LOG")
+	run --separate-stderr env -i PATH="$PATH" "$@" cgi-fcgi -bind -connect "$SOCK" < "$body"
+	split_response
+	# The connector's log line for this request is what it appended.
+	sleep 0.01
+	stderr=$(tail -c +$((before + 1)) "$LOG")
+}
+
+fcgi_post() {
+	local file=$1
+	shift
+	fcgi_request --body "$file" REQUEST_METHOD=POST SCRIPT_NAME=/process-event \
+	    CONTENT_TYPE=application/json CONTENT_LENGTH="$(wc -c < "$file" | tr -d ' ')" \
+	    HTTP_AUTHORIZATION="Bearer $TOKEN" "$@"
+}
+
+@test "fcgi: -s binds a unix socket of mode 0660" {
+	start_fcgi
+	[ "$(stat -c %a "$SOCK")" = 660 ]
+}
+
+@test "fcgi: the sample event is accepted and logged" {
+	start_fcgi
+	fcgi_post "$FIX/nsps-doc-sample.json"
+	assert_status 202
+	assert_json .message "Event accepted for processing"
+	assert_log_line "Received event: SIM/Updated | bill status: open"
+}
+
+@test "fcgi: every contract row through one long-lived process" {
+	start_fcgi MAX_BODY_BYTES=4096
+	printf '{"data":{}}' > "$BATS_TEST_TMPDIR/bad.json"
+
+	fcgi_post "$FIX/nsps-doc-sample.json" HTTP_AUTHORIZATION="Bearer nope"
+	assert_error 401 AUTHENTICATION_ERROR
+	assert_header 'WWW-Authenticate: Bearer'
+	fcgi_post "$FIX/nsps-doc-sample.json" HTTP_AUTHORIZATION=
+	assert_error 401 AUTHENTICATION_ERROR
+	fcgi_post "$BATS_TEST_TMPDIR/bad.json"
+	assert_error 422 VALIDATION_ERROR
+	assert_json '.details | length' 2
+	fcgi_post "$FIX/nsps-doc-sample.json" CONTENT_TYPE=text/plain
+	assert_error 415 VALIDATION_ERROR
+	fcgi_post "$FIX/nsps-doc-sample.json" CONTENT_LENGTH=abc
+	assert_error 400 VALIDATION_ERROR
+	fcgi_post "$FIX/nsps-doc-sample.json" CONTENT_LENGTH=5000
+	assert_error 413 VALIDATION_ERROR
+	fcgi_request --body "$FIX/nsps-doc-sample.json" REQUEST_METHOD=POST \
+	    SCRIPT_NAME=/process-event HTTP_AUTHORIZATION="Bearer $TOKEN"
+	assert_error 411 VALIDATION_ERROR
+	fcgi_request REQUEST_METHOD=GET SCRIPT_NAME=/process-event
+	assert_error 405 VALIDATION_ERROR
+	assert_header 'Allow: POST'
+	fcgi_request REQUEST_METHOD=GET SCRIPT_NAME=/nope
+	assert_error 404 VALIDATION_ERROR
+	fcgi_request REQUEST_METHOD=GET SCRIPT_NAME=/health
+	assert_status 200
+	assert_json .status ok
+	fcgi_post "$FIX/sim-updated-suspended.json"
+	assert_status 202
+	assert_log_line "Received event: SIM/Updated | bill status: suspended"
+	kill -0 "$PID"
+}
+
+@test "fcgi: a body shorter than CONTENT_LENGTH is 400 and the process lives on" {
+	start_fcgi
+	fcgi_post "$FIX/nsps-doc-sample.json" CONTENT_LENGTH=1900
+	assert_error 400 VALIDATION_ERROR
+	fcgi_post "$FIX/nsps-doc-sample.json"
+	assert_status 202
+}
+
+@test "fcgi: 200 requests are served by the same process" {
+	start_fcgi
+	local i
+	for i in $(seq 200); do
+		env -i REQUEST_METHOD=POST SCRIPT_NAME=/process-event CONTENT_LENGTH=1831 \
+		    HTTP_AUTHORIZATION="Bearer $TOKEN" cgi-fcgi -bind -connect "$SOCK" \
+		    < "$FIX/nsps-doc-sample.json" | head -1 | grep -q '^Status: 202' ||
+		    fail_with "request $i failed" || return 1
+	done
+	kill -0 "$PID"
+	[ "$(grep -c '^Received event: SIM/Updated | bill status: open$' "$LOG")" -eq 200 ]
+}
+
+@test "fcgi: configuration is read once, at start-up" {
+	printf '%s\n' "$TOKEN" > "$BATS_TEST_TMPDIR/tokens"
+	chmod 600 "$BATS_TEST_TMPDIR/tokens"
+	start_fcgi API_TOKEN= API_TOKEN_FILE="$BATS_TEST_TMPDIR/tokens"
+	printf 'other\n' > "$BATS_TEST_TMPDIR/tokens"
+	fcgi_post "$FIX/nsps-doc-sample.json"
+	assert_status 202
+}
+
+@test "fcgi: no token configured refuses to start with exit 78" {
+	run --separate-stderr env -i PATH="$PATH" "$CONNECTOR" -s "$SOCK"
+	[ "$status" -eq 78 ]
+	[[ $stderr == *"no API token configured"* ]]
+	[ ! -e "$SOCK" ]
+}
+
+@test "fcgi: each invalid setting refuses to start with exit 78 and one message" {
+	for setting in MAX_BODY_BYTES=abc LOG_FORMAT=xml REQUIRED_FIELDS=a..b \
+	    API_TOKEN_FILE=/nonexistent EVENT_PATH=x NSPS_ENV_FILE=/nonexistent; do
+		run --separate-stderr env -i PATH="$PATH" API_TOKEN="$TOKEN" "$setting" \
+		    "$CONNECTOR" -s "$SOCK"
+		[ "$status" -eq 78 ] || fail_with "$setting: exit $status" || return 1
+		[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] || return 1
+		[[ $stderr == "nsps-connector: "* ]] || return 1
+	done
+}
+
+@test "fcgi: spawned on fd 0 by spawn-fcgi -n" {
+	command -v spawn-fcgi >/dev/null || skip "spawn-fcgi is not installed"
+	env -i PATH="$PATH" API_TOKEN="$TOKEN" spawn-fcgi -n -s "$SOCK" -M 0660 \
+	    -- "$CONNECTOR" 2>"$LOG" &
+	PID=$!
+	wait_for_socket
+	fcgi_post "$FIX/nsps-doc-sample.json"
+	assert_status 202
+	assert_log_line "Received event: SIM/Updated | bill status: open"
+}
+
+@test "fcgi: -s HOST:PORT listens on TCP; a bare :PORT is refused" {
+	run --separate-stderr env -i API_TOKEN="$TOKEN" "$CONNECTOR" -s :9000
+	[ "$status" -ne 0 ]
+	[[ $stderr == *"a bare port would listen on every interface"* ]]
+	local port
+	for port in $(shuf -i 20000-60000 -n 20); do
+		env -i PATH="$PATH" API_TOKEN="$TOKEN" "$CONNECTOR" -s "127.0.0.1:$port" 2>"$LOG" &
+		PID=$!
+		sleep 0.2
+		kill -0 "$PID" 2>/dev/null && break
+		PID=
+	done
+	[ -n "$PID" ]
+	run env -i REQUEST_METHOD=GET SCRIPT_NAME=/health cgi-fcgi -bind -connect "127.0.0.1:$port"
+	[[ $output == "Status: 200 OK"* ]]
+}
+
+@test "fcgi: SIGTERM when idle exits 0 at once" {
+	start_fcgi
+	kill -TERM "$PID"
+	local rc=0
+	timeout 5 tail --pid="$PID" -f /dev/null || rc=$?
+	[ "$rc" -eq 0 ]
+	wait "$PID" || rc=$?
+	[ "$rc" -eq 0 ]
+	PID=
+}
+
+@test "fcgi: SIGTERM during a request finishes it, then exits 0" {
+	start_fcgi
+	local fifo=$BATS_TEST_TMPDIR/body out=$BATS_TEST_TMPDIR/out
+	mkfifo "$fifo"
+	env -i REQUEST_METHOD=POST SCRIPT_NAME=/process-event CONTENT_LENGTH=1831 \
+	    HTTP_AUTHORIZATION="Bearer $TOKEN" cgi-fcgi -bind -connect "$SOCK" \
+	    < "$fifo" > "$out" &
+	local client=$!
+	exec 7>"$fifo"
+	head -c 1000 "$FIX/nsps-doc-sample.json" >&7
+	sleep 0.3
+	kill -TERM "$PID"
+	sleep 0.3
+	kill -0 "$PID"	# still serving the request in flight
+	tail -c +1001 "$FIX/nsps-doc-sample.json" >&7
+	exec 7>&-
+	wait "$client"
+	grep -q '^Status: 202' "$out"
+	local rc=0
+	wait "$PID" || rc=$?
+	[ "$rc" -eq 0 ]
+	PID=
+	grep -q '^Received event: SIM/Updated | bill status: open$' "$LOG"
+}
+
+@test "fcgi: an existing non-socket file at the -s path is not replaced" {
+	printf 'keep' > "$SOCK"
+	run --separate-stderr env -i API_TOKEN="$TOKEN" "$CONNECTOR" -s "$SOCK"
+	[ "$status" -ne 0 ]
+	[[ $stderr == *"exists and is not a socket"* ]]
+	[ "$(cat "$SOCK")" = keep ]
+}

@@ -233,6 +233,7 @@ const char *status_type(int);
 /* log.c */
 void	 log_init(const struct config *);
 void	 log_request(const struct log_record *);
+void	 log_free(void);
 void	 log_msg(const char *, ...)
 	    __attribute__((__format__(__printf__, 1, 2)));
 

@@ -20,6 +20,7 @@
 
 static enum log_format	 log_format = LOG_TEXT;
 static uint64_t		 id_state;
+static struct buf	 text, json;	/* the line, reused */
 
 void
 log_init(const struct config *cfg)
@@ -255,8 +256,6 @@ json_line(struct buf *b, const struct buf *msg, const struct log_record *r)
 void
 log_request(const struct log_record *r)
 {
-	static struct buf text, json;
-
 	text.len = 0;
 	if (text_line(&text, r) == -1)
 		return;
@@ -269,6 +268,14 @@ log_request(const struct log_record *r)
 	json.len = 0;
 	if (json_line(&json, &text, r) == 0)
 		(void)write_all(STDERR_FILENO, json.data, json.len);
+}
+
+/* Frees the line buffers, so that tools see nothing left at exit. */
+void
+log_free(void)
+{
+	buf_free(&text);
+	buf_free(&json);
 }
 
 /* A message about the program rather than a request (start-up, errors). */

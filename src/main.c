@@ -210,5 +210,6 @@ main(int argc, char *argv[])
 		}
 	}
 	config_free(&cfg);
+	log_free();
 	return rc;
 }

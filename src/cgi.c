@@ -4,7 +4,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -14,19 +13,7 @@
 static int
 read_fd_body(void *ctx, char *dst, size_t len)
 {
-	int	 fd = *(int *)ctx;
-	ssize_t	 n;
-
-	while (len > 0) {
-		n = read(fd, dst, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		dst += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return read_all(*(int *)ctx, dst, len);
 }
 
 static int

@@ -342,9 +342,10 @@ add_token(struct config *cfg, const char *what, const char *p, size_t len)
 	return 0;
 }
 
-/* API_TOKEN: one token, or several separated by commas (rotation). */
+/* Calls fn for each item of a comma-separated list, blanks trimmed. */
 static int
-load_token_list(struct config *cfg, const char *list)
+for_each_item(struct config *cfg, const char *list,
+    int (*fn)(struct config *, const char *, size_t))
 {
 	const char	*p = list, *e, *end;
 
@@ -355,12 +356,19 @@ load_token_list(struct config *cfg, const char *list)
 			continue;
 		while (p < end && *p == ' ')
 			p++;
-		if (add_token(cfg, "API_TOKEN", p, (size_t)(end - p)) == -1)
+		if (fn(cfg, p, (size_t)(end - p)) == -1)
 			return -1;
 		if (*e == '\0')
 			return 0;
 		p = e + 1;
 	}
+}
+
+/* API_TOKEN: one token, or several separated by commas (rotation). */
+static int
+add_listed_token(struct config *cfg, const char *p, size_t len)
+{
+	return add_token(cfg, "API_TOKEN", p, len);
 }
 
 /* API_TOKEN_FILE: one token a line; blank lines and # comments skipped. */
@@ -454,33 +462,13 @@ add_required(struct config *cfg, const char *p, size_t len)
 }
 
 static int
-load_required(struct config *cfg, const char *list)
-{
-	const char	*p = list, *e, *end;
-
-	for (;;) {
-		if ((e = strchr(p, ',')) == NULL)
-			e = p + strlen(p);
-		for (end = e; end > p && end[-1] == ' '; end--)
-			continue;
-		while (p < end && *p == ' ')
-			p++;
-		if (add_required(cfg, p, (size_t)(end - p)) == -1)
-			return -1;
-		if (*e == '\0')
-			return 0;
-		p = e + 1;
-	}
-}
-
-static int
 load_settings(struct config *cfg, const struct sources *src)
 {
 	const struct options *o = src->opts;
 	const char	*v;
 
 	if ((v = setting(src, K_API_TOKEN, NULL)) != NULL &&
-	    load_token_list(cfg, v) == -1)
+	    for_each_item(cfg, v, add_listed_token) == -1)
 		return -1;
 	if ((v = setting(src, K_API_TOKEN_FILE, o->token_file)) != NULL &&
 	    load_token_file(cfg, v) == -1)
@@ -502,7 +490,7 @@ load_settings(struct config *cfg, const struct sources *src)
 		    cfg->event_path);
 
 	v = setting(src, K_REQUIRED_FIELDS, o->required);
-	if (load_required(cfg, v ? v : DEFAULT_REQUIRED) == -1)
+	if (for_each_item(cfg, v ? v : DEFAULT_REQUIRED, add_required) == -1)
 		return -1;
 
 	cfg->max_body = DEFAULT_MAX_BODY;

@@ -245,6 +245,7 @@ int	 serve_request(const struct config *, const struct sink *,
 	    struct state *, const struct request *,
 	    int (*)(void *, const char *, size_t), void *);
 int	 listen_socket(const char *);
+int	 read_all(int, char *, size_t);
 int	 write_all(int, const char *, size_t);
 
 #endif /* NSPS_EXTERN_H */

@@ -28,26 +28,14 @@ read_file_body(void *ctx, char *dst, size_t len)
 {
 	struct reader	*rd = ctx;
 	size_t		 n;
-	ssize_t		 r;
 
 	n = len < rd->npending ? len : rd->npending;
 	memcpy(dst, rd->pending, n);
 	rd->pending += n;
 	rd->npending -= n;
-	dst += n;
-	len -= n;
-	while (len > 0) {
-		if (rd->eof)
-			return -1;
-		r = read(rd->fd, dst, len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			rd->eof = 1;
-			return -1;
-		}
-		dst += r;
-		len -= (size_t)r;
+	if (len > n && (rd->eof || read_all(rd->fd, dst + n, len - n) == -1)) {
+		rd->eof = 1;
+		return -1;
 	}
 	return 0;
 }

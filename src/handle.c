@@ -56,16 +56,15 @@ reject(struct response *r, int status, const char *error,
 
 /*
  * The request path is SCRIPT_NAME + PATH_INFO.  It matches a configured
- * path when equal to it or ending with it after a '/', so a connector
- * mounted under a prefix (/nsps/process-event, Apache's
- * /cgi-bin/nsps-connector/process-event) still finds its routes.
+ * path when it ends with it; configured paths start with '/', so the
+ * match is always at a '/' boundary.  A connector mounted under a prefix
+ * (/nsps/process-event, Apache's /cgi-bin/nsps-connector/process-event)
+ * still finds its routes, and /process-event-x is no match.
  */
 static int
 path_matches(const char *path, size_t len, const char *want, size_t wlen)
 {
-	if (len < wlen || memcmp(path + len - wlen, want, wlen) != 0)
-		return 0;
-	return len == wlen || want[0] == '/' || path[len - wlen - 1] == '/';
+	return len >= wlen && memcmp(path + len - wlen, want, wlen) == 0;
 }
 
 static const char *

@@ -14,6 +14,8 @@
 #ifndef NSPS_EXTERN_H
 #define NSPS_EXTERN_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -247,5 +249,39 @@ int	 serve_request(const struct config *, const struct sink *,
 int	 listen_socket(const char *);
 int	 read_all(int, char *, size_t);
 int	 write_all(int, const char *, size_t);
+
+/*
+ * spool.c: the spool's folders, opened once.  Shared with nsps-deliver,
+ * which owns cur/ and the folders after it.
+ */
+#define SPOOL_ID_MAX		128	/* as event_id_valid() allows */
+enum spool_dir {
+	SPOOL_TMP,
+	SPOOL_IDS,
+	SPOOL_META,
+	SPOOL_NEW,
+	SPOOL_CUR,
+	SPOOL_RETRY,
+	SPOOL_DONE,
+	SPOOL_FAILED,
+	SPOOL_STATUS,
+	SPOOL_NDIRS
+};
+extern const char *const spool_dirs[SPOOL_NDIRS];
+
+struct spool {
+	int		 root;
+	int		 fd[SPOOL_NDIRS];
+	pid_t		 pid;
+	unsigned	 seq;
+	struct buf	 meta;
+	char		 path[MAX_PATH_LEN + 1];
+	char		 error[MAX_PATH_LEN + 256];	/* set: unusable */
+};
+
+int	 spool_open(struct spool *, const char *);
+void	 spool_close(struct spool *);
+enum store_result spool_store(void *, const struct event *,
+	    const struct request *, const char *, size_t, char *, size_t);
 
 #endif /* NSPS_EXTERN_H */

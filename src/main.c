@@ -126,13 +126,20 @@ inherited_socket(void)
 	return -1;
 }
 
-/* FastCGI refuses to start on bad configuration: nobody would see a 500. */
+/*
+ * FastCGI refuses to start on bad configuration, an unusable spool
+ * included: nobody would see a 500.
+ */
 static int
 run_fcgi(const struct config *cfg, const struct sink *sink,
-    const char *addr, int fd)
+    const struct spool *spool, const char *addr, int fd)
 {
 	if (cfg->error[0] != '\0') {
 		log_msg("%s", cfg->error);
+		return EX_CONFIG_CODE;
+	}
+	if (cfg->spool_dir != NULL && spool->error[0] != '\0') {
+		log_msg("%s", spool->error);
 		return EX_CONFIG_CODE;
 	}
 	if (addr != NULL && (fd = listen_socket(addr)) == -1)
@@ -146,6 +153,7 @@ main(int argc, char *argv[])
 	struct options	 opts;
 	struct config	 cfg;
 	struct sink	 sink = { 0 };
+	struct spool	 spool;
 	const char	*addr = NULL, *file = NULL;
 	int		 ch, fd, rc;
 
@@ -206,11 +214,23 @@ main(int argc, char *argv[])
 
 	(void)config_load(&cfg, &opts);
 	log_init(&cfg);
+	/*
+	 * The spool's folders are opened once.  In the one-request modes a
+	 * spool that cannot be used answers 503: the event is fine, and
+	 * NSPS retries it once the spool is back.
+	 */
+	memset(&spool, 0, sizeof(spool));
+	if (cfg.error[0] == '\0' && cfg.spool_dir != NULL) {
+		(void)spool_open(&spool, cfg.spool_dir);
+		sink.store = spool_store;
+		sink.ctx = &spool;
+		sink.require_event_id = 1;
+	}
 
 	if (addr != NULL)
-		rc = run_fcgi(&cfg, &sink, addr, -1);
+		rc = run_fcgi(&cfg, &sink, &spool, addr, -1);
 	else if (file == NULL && (fd = inherited_socket()) != -1)
-		rc = run_fcgi(&cfg, &sink, NULL, fd);
+		rc = run_fcgi(&cfg, &sink, &spool, NULL, fd);
 	else {
 		/* One request: a bad configuration is answered with 500. */
 		if (cfg.error[0] != '\0')
@@ -227,6 +247,8 @@ main(int argc, char *argv[])
 			close(fd);
 		}
 	}
+	if (sink.store != NULL)
+		spool_close(&spool);
 	config_free(&cfg);
 	log_free();
 	return rc;

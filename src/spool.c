@@ -1,0 +1,258 @@
+/*
+ * The spool: an accepted event is made durable, and its event_id
+ * claimed, before it is acknowledged.  Maildir style, one directory
+ * per state, every step a link(2) or rename(2) so a crash at any point
+ * leaves either nothing or a state nsps-deliver's recovery completes:
+ *
+ *   tmp/<id>,<pid>,<seq>,b   the body being written, then fsync'd
+ *   tmp/<id>,<pid>,<seq>,m   its metadata (JSON), fsync'd
+ *   ids/<id>                 link to the body: the dedupe gate.  link(2)
+ *                            fails with EEXIST for the second copy, on
+ *                            any connection, whatever the worker does
+ *   meta/<id>                the metadata, renamed in after the gate
+ *   new/<id>                 second link to the body: handed to the worker
+ *
+ * The tmp link is then removed and ids/, meta/ and new/ fsync'd; only
+ * then is the event answered 202.  At rest an accepted event's body has
+ * exactly two links: ids/<id> and the state folder it is in.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+const char *const spool_dirs[SPOOL_NDIRS] = {
+	"tmp", "ids", "meta", "new", "cur", "retry", "done", "failed",
+	"status"
+};
+
+static int
+set_error(struct spool *sp, const char *what, int err)
+{
+	snprintf(sp->error, sizeof(sp->error), "SPOOL_DIR: %s: %s: %s",
+	    sp->path, what, strerror(err));
+	return -1;
+}
+
+/*
+ * Opens the spool once, creating its folders (mode 0700) when they are
+ * missing.  Returns 0, or -1 with the reason in sp->error; a spool that
+ * failed to open answers every store with that reason.
+ */
+int
+spool_open(struct spool *sp, const char *path)
+{
+	size_t	 i;
+	int	 fd;
+
+	memset(sp, 0, sizeof(*sp));
+	for (i = 0; i < SPOOL_NDIRS; i++)
+		sp->fd[i] = -1;
+	sp->root = -1;
+	sp->pid = getpid();
+	snprintf(sp->path, sizeof(sp->path), "%s", path);
+	if ((sp->root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return set_error(sp, "open", errno);
+	for (i = 0; i < SPOOL_NDIRS; i++) {
+		if (mkdirat(sp->root, spool_dirs[i], 0700) == -1 &&
+		    errno != EEXIST)
+			return set_error(sp, spool_dirs[i], errno);
+		fd = openat(sp->root, spool_dirs[i], O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1)
+			return set_error(sp, spool_dirs[i], errno);
+		sp->fd[i] = fd;
+		/* Root passes any access check; others learn it now. */
+		if (i <= SPOOL_NEW &&
+		    faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) == -1)
+			return set_error(sp, spool_dirs[i], errno);
+	}
+	return 0;
+}
+
+void
+spool_close(struct spool *sp)
+{
+	size_t	 i;
+
+	for (i = 0; i < SPOOL_NDIRS; i++)
+		if (sp->fd[i] != -1)
+			close(sp->fd[i]);
+	if (sp->root != -1)
+		close(sp->root);
+	sp->root = -1;
+	for (i = 0; i < SPOOL_NDIRS; i++)
+		sp->fd[i] = -1;
+	buf_free(&sp->meta);
+}
+
+static enum store_result
+failed(char *why, size_t whylen, const char *what, int err)
+{
+	snprintf(why, whylen, "spool: %s: %s", what, strerror(err));
+	return STORE_FAILED;
+}
+
+/* Creates dir/name exclusively and writes data to disk. */
+static int
+write_file(int dir, const char *name, const char *data, size_t len)
+{
+	int	 fd, save;
+
+	fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+		save = errno != 0 ? errno : EIO;
+		close(fd);
+		unlinkat(dir, name, 0);
+		errno = save;
+		return -1;
+	}
+	if (close(fd) == -1) {
+		save = errno;
+		unlinkat(dir, name, 0);
+		errno = save;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+add_json_field(struct buf *b, const char *key, const char *s, size_t n)
+{
+	if (buf_addc(b, ',') == -1 ||
+	    buf_add_json_string(b, key, strlen(key)) == -1 ||
+	    buf_addc(b, ':') == -1)
+		return -1;
+	if (s == NULL)
+		return buf_adds(b, "null");
+	return buf_add_json_string(b, s, n);
+}
+
+/* The metadata kept beside the body: one line of JSON. */
+static int
+build_meta(struct buf *b, const struct event *ev, const struct request *req,
+    size_t len)
+{
+	struct timespec	 now;
+	struct tm	 tm;
+	char		 stamp[64];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	b->len = 0;
+	if (buf_adds(b, "{\"event_id\":") == -1 ||
+	    buf_add_json_string(b, ev->event_id, ev->event_id_len) == -1 ||
+	    add_json_field(b, "received", stamp, strlen(stamp)) == -1 ||
+	    buf_adds(b, ",\"received_ms\":") == -1 ||
+	    buf_addu(b, (unsigned long long)now.tv_sec * 1000 +
+	    (unsigned long long)now.tv_nsec / 1000000) == -1 ||
+	    buf_adds(b, ",\"size\":") == -1 ||
+	    buf_addu(b, len) == -1 ||
+	    add_json_field(b, "event_type", ev->event_type,
+	    ev->event_type_len) == -1 ||
+	    add_json_field(b, "bill_status", ev->bill_status,
+	    ev->bill_status_len) == -1 ||
+	    add_json_field(b, "trace_id", req->trace_id,
+	    req->trace_id ? strlen(req->trace_id) : 0) == -1 ||
+	    add_json_field(b, "request_id", req->unique_id,
+	    req->unique_id ? strlen(req->unique_id) : 0) == -1 ||
+	    buf_adds(b, "}\n") == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * The event_id was accepted before.  Its marker is made durable before
+ * the 200, so that the answer never runs ahead of the disk: the copy it
+ * points to was fsync'd before the marker was made.
+ */
+static enum store_result
+duplicate(struct spool *sp, char *why, size_t whylen)
+{
+	if (fsync(sp->fd[SPOOL_IDS]) == -1)
+		return failed(why, whylen, "ids", errno);
+	return STORE_DUPLICATE;
+}
+
+/*
+ * The sink's store(): see the comment at the top of the file for the
+ * order of the steps.  STORE_OK only once everything is on disk.
+ */
+enum store_result
+spool_store(void *ctx, const struct event *ev, const struct request *req,
+    const char *body, size_t len, char *why, size_t whylen)
+{
+	struct spool	*sp = ctx;
+	struct stat	 st;
+	char		 id[SPOOL_ID_MAX + 1], bname[SPOOL_ID_MAX + 64];
+	char		 mname[SPOOL_ID_MAX + 64];
+	int		 tmp = sp->fd[SPOOL_TMP], i, err;
+
+	if (sp->error[0] != '\0') {
+		snprintf(why, whylen, "%s", sp->error);
+		return STORE_FAILED;
+	}
+	if (ev->event_id == NULL || ev->event_id_len > SPOOL_ID_MAX) {
+		snprintf(why, whylen, "spool: no usable event_id");
+		return STORE_FAILED;
+	}
+	memcpy(id, ev->event_id, ev->event_id_len);
+	id[ev->event_id_len] = '\0';
+
+	/* The common retry: answered without writing anything. */
+	if (fstatat(sp->fd[SPOOL_IDS], id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return duplicate(sp, why, whylen);
+
+	sp->seq++;
+	snprintf(bname, sizeof(bname), "%s,%ld,%u,b", id, (long)sp->pid,
+	    sp->seq);
+	snprintf(mname, sizeof(mname), "%s,%ld,%u,m", id, (long)sp->pid,
+	    sp->seq);
+	if (build_meta(&sp->meta, ev, req, len) == -1)
+		return failed(why, whylen, "metadata", ENOMEM);
+	if (write_file(tmp, bname, body, len) == -1)
+		return failed(why, whylen, "tmp", errno);
+	if (write_file(tmp, mname, sp->meta.data, sp->meta.len) == -1) {
+		err = errno;
+		unlinkat(tmp, bname, 0);
+		return failed(why, whylen, "tmp", err);
+	}
+	if (linkat(tmp, bname, sp->fd[SPOOL_IDS], id, 0) == -1) {
+		err = errno;
+		unlinkat(tmp, bname, 0);
+		unlinkat(tmp, mname, 0);
+		if (err == EEXIST)
+			return duplicate(sp, why, whylen);
+		return failed(why, whylen, "ids", err);
+	}
+	/*
+	 * Past the gate nothing is undone: a concurrent copy may already
+	 * have been answered 200 on the strength of this one.  On failure
+	 * the tmp links stay, and nsps-deliver's recovery moves them on.
+	 */
+	if (renameat(tmp, mname, sp->fd[SPOOL_META], id) == -1)
+		return failed(why, whylen, "meta", errno);
+	if (linkat(tmp, bname, sp->fd[SPOOL_NEW], id, 0) == -1)
+		return failed(why, whylen, "new", errno);
+	if (unlinkat(tmp, bname, 0) == -1)
+		return failed(why, whylen, "tmp", errno);
+	for (i = SPOOL_IDS; i <= SPOOL_NEW; i++)
+		if (fsync(sp->fd[i]) == -1)
+			return failed(why, whylen, spool_dirs[i], errno);
+	return STORE_OK;
+}

@@ -1,0 +1,110 @@
+/*
+ * Fault injection for the spool tests, loaded with LD_PRELOAD.
+ *
+ *   NSPS_FAULT=write|fsync|link|rename|open   the call to fail
+ *   NSPS_FAULT_SKIP=N                          fail the call after N good ones
+ *   NSPS_FAULT_ERRNO=N                         errno to fail with (EIO)
+ *
+ * write and open fail only on regular files and only when creating, so
+ * the response and the log still get out.
+ */
+#define _GNU_SOURCE
+#include <sys/stat.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int	 counter;
+
+static int
+should_fail(const char *call)
+{
+	const char	*want = getenv("NSPS_FAULT");
+	const char	*skip = getenv("NSPS_FAULT_SKIP");
+	const char	*err = getenv("NSPS_FAULT_ERRNO");
+
+	if (want == NULL || strcmp(want, call) != 0)
+		return 0;
+	/* Only the one call: the log line must still get out. */
+	if (counter++ != (skip != NULL ? atoi(skip) : 0))
+		return 0;
+	errno = err != NULL ? atoi(err) : EIO;
+	return 1;
+}
+
+ssize_t
+write(int fd, const void *p, size_t n)
+{
+	static ssize_t	(*real)(int, const void *, size_t);
+	struct stat	 st;
+
+	if (real == NULL)
+		real = (ssize_t (*)(int, const void *, size_t))
+		    dlsym(RTLD_NEXT, "write");
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && should_fail("write"))
+		return -1;
+	return real(fd, p, n);
+}
+
+int
+fsync(int fd)
+{
+	static int	(*real)(int);
+
+	if (real == NULL)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	if (should_fail("fsync"))
+		return -1;
+	return real(fd);
+}
+
+int
+linkat(int ofd, const char *o, int nfd, const char *n, int flags)
+{
+	static int	(*real)(int, const char *, int, const char *, int);
+
+	if (real == NULL)
+		real = (int (*)(int, const char *, int, const char *, int))
+		    dlsym(RTLD_NEXT, "linkat");
+	if (should_fail("link"))
+		return -1;
+	return real(ofd, o, nfd, n, flags);
+}
+
+int
+renameat(int ofd, const char *o, int nfd, const char *n)
+{
+	static int	(*real)(int, const char *, int, const char *);
+
+	if (real == NULL)
+		real = (int (*)(int, const char *, int, const char *))
+		    dlsym(RTLD_NEXT, "renameat");
+	if (should_fail("rename"))
+		return -1;
+	return real(ofd, o, nfd, n);
+}
+
+int
+openat(int dfd, const char *path, int flags, ...)
+{
+	static int	(*real)(int, const char *, int, ...);
+	va_list		 ap;
+	mode_t		 mode = 0;
+
+	if (real == NULL)
+		real = (int (*)(int, const char *, int, ...))
+		    dlsym(RTLD_NEXT, "openat");
+	if (flags & O_CREAT) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+		if (should_fail("open"))
+			return -1;
+	}
+	return real(dfd, path, flags, mode);
+}

@@ -1,0 +1,98 @@
+# The spool suites: a real lighttpd on 127.0.0.1 that spawns connectors
+# through bin-path (and respawns them when they die), and curl batches
+# sent over parallel connections.
+
+# minimal_event ID: the smallest event the default REQUIRED_FIELDS take.
+minimal_event() {
+	printf '{"event_id":"%s","data":{"event_type":"SIM/Updated"},"pb_data":{"account_info":{"bill_status":"open"}}}' "$1"
+}
+
+# start_lighttpd SPOOL PROCS: lighttpd on a free port with PROCS
+# connectors writing to SPOOL.  Sets $port, $lighttpd_pid, $ldir.
+start_lighttpd() {
+	local spool=$1 procs=$2 try
+	ldir=$BATS_TEST_TMPDIR/lighttpd
+	mkdir -p "$ldir"
+	for try in 1 2 3 4 5 6 7 8; do
+		port=$((20000 + RANDOM % 30000))
+		cat > "$ldir/lighttpd.conf" <<-CONF
+		server.document-root = "$ldir"
+		server.bind = "127.0.0.1"
+		server.port = $port
+		server.errorlog = "$ldir/error.log"
+		server.modules = ( "mod_fastcgi" )
+		server.max-connections = 256
+		fastcgi.server = ( "/" => ((
+			"socket" => "$ldir/fcgi.sock",
+			"bin-path" => "$CONNECTOR",
+			"check-local" => "disable",
+			"max-procs" => $procs,
+			"bin-environment" => ( "API_TOKEN" => "$TOKEN",
+			    "SPOOL_DIR" => "$spool" ),
+		)) )
+		CONF
+		lighttpd -D -f "$ldir/lighttpd.conf" 2>> "$ldir/stderr" &
+		lighttpd_pid=$!
+		local i
+		for i in $(seq 50); do
+			curl -fs -o /dev/null "http://127.0.0.1:$port/health" &&
+			    return 0
+			kill -0 "$lighttpd_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		stop_lighttpd
+	done
+	echo "lighttpd did not start" >&2
+	cat "$ldir/stderr" "$ldir/error.log" >&2 2>/dev/null
+	return 1
+}
+
+stop_lighttpd() {
+	local kids
+	[ -n "${lighttpd_pid:-}" ] || return 0
+	kids=$(pgrep -P "$lighttpd_pid" || true)
+	kill "$lighttpd_pid" 2>/dev/null || true
+	wait "$lighttpd_pid" 2>/dev/null || true
+	# shellcheck disable=SC2086
+	[ -z "$kids" ] || kill -9 $kids 2>/dev/null || true
+	lighttpd_pid=
+}
+
+# curl_batch CONFIG OUT: sends every request of a curl config file over
+# 16 parallel connections; OUT gets "CODE ID" per request.
+curl_batch() {
+	curl --parallel --parallel-max 16 -s -K "$1" > "$2.raw" 2>/dev/null
+	sed -n 's/^\([0-9][0-9][0-9]\) .*[?]id=\(.*\)$/\1 \2/p' "$2.raw" > "$2"
+}
+
+# curl_config PREFIX N COPIES: a curl config sending events PREFIX-1 to
+# PREFIX-N, each COPIES times in a row (so the copies run in parallel).
+curl_config() {
+	awk -v prefix="$1" -v n="$2" -v copies="$3" -v port="$port" \
+	    -v token="$TOKEN" 'BEGIN {
+		for (i = 1; i <= n; i++) for (c = 1; c <= copies; c++) {
+			id = prefix "-" i
+			if (i > 1 || c > 1) print "next"
+			printf "url = \"http://127.0.0.1:%s/process-event?id=%s\"\n", port, id
+			printf "header = \"Authorization: Bearer %s\"\n", token
+			print "header = \"Content-Type: application/json\""
+			printf "data-binary = \"{\\\"event_id\\\":\\\"%s\\\",\\\"data\\\":{\\\"event_type\\\":\\\"SIM/Updated\\\"},\\\"pb_data\\\":{\\\"account_info\\\":{\\\"bill_status\\\":\\\"open\\\"}}}\"\n", id
+			print "output = \"/dev/null\""
+			print "max-time = 20"
+			print "write-out = \"%{http_code} %{exitcode} %{url}\\n\""
+		}
+	}'
+}
+
+# check_new_file SPOOL ID: new/ID is the complete event, the same file
+# as its dedupe marker.  No forks: it runs for every stored event.
+check_new_file() {
+	local spool=$1 id=$2 content= want
+	[ -f "$spool/new/$id" ] || { echo "$id: not in new/"; return 1; }
+	IFS= read -r -d '' content < "$spool/new/$id" || true
+	printf -v want '{"event_id":"%s","data":{"event_type":"SIM/Updated"},"pb_data":{"account_info":{"bill_status":"open"}}}' "$id"
+	[ "$content" = "$want" ] ||
+	    { echo "$id: new/ holds something else"; return 1; }
+	[ "$spool/new/$id" -ef "$spool/ids/$id" ] ||
+	    { echo "$id: marker is another file"; return 1; }
+}

@@ -27,41 +27,6 @@ usage(FILE *fp)
 	    "                      [-s addr] [-t tokenfile]\n", PROG);
 }
 
-/* Reads exactly len bytes; -1 when input ends first or fails. */
-int
-read_all(int fd, char *p, size_t len)
-{
-	ssize_t	 n;
-
-	while (len > 0) {
-		n = read(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t	 n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Handles one request, sends the response with one write and logs it.
  * Returns 0, or -1 when the response could not be written.

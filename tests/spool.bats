@@ -229,4 +229,16 @@ kill_connectors() {
 	for f in "$SPOOL"/new/*; do
 		check_new_file "$SPOOL" "${f##*/}" || return 1
 	done
+	# The worker's recovery and one pass deliver every 2xx event once.
+	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --once -- /bin/sh -c \
+	    'echo "$NSPS_EVENT_ID" >> "$0"' "$BATS_TEST_TMPDIR/delivered"
+	[ "$status" -eq 0 ] || fail_with "nsps-deliver exit $status"
+	recovered=$(grep -c 'recovered from' <<<"$stderr" || true)
+	delivered=$(wc -l < "$BATS_TEST_TMPDIR/delivered")
+	echo "# nsps-deliver recovered $recovered and delivered $delivered events, each once" >&3
+	[ -z "$(sort "$BATS_TEST_TMPDIR/delivered" | uniq -d)" ]
+	awk '$1 ~ /^20[02]$/ { print $2 }' "$BATS_TEST_TMPDIR/codes" | sort -u > "$BATS_TEST_TMPDIR/acked"
+	missing=$(sort "$BATS_TEST_TMPDIR/delivered" | comm -23 "$BATS_TEST_TMPDIR/acked" -)
+	[ -z "$missing" ] || fail_with "acknowledged but never delivered: $missing"
+	[ -z "$(find "$SPOOL/tmp" "$SPOOL/new" "$SPOOL/cur" -type f)" ]
 }

@@ -1,0 +1,298 @@
+#!/usr/bin/env bats
+# nsps-deliver: handlers that succeed, fail, hang and crash; retries with
+# backoff; a worker killed mid-delivery; recovery, pruning, --stats and
+# --requeue-failed.  Short timings through the environment.
+
+load helper
+load spool-helper
+
+DELIVER=${NSPS_DELIVER:?NSPS_DELIVER must name the built nsps-deliver}
+
+setup() {
+	SPOOL=$BATS_TEST_TMPDIR/spool
+	mkdir -p "$SPOOL"
+	LOG=$BATS_TEST_TMPDIR/handler.log
+	worker_pid=
+	export RETRY_BASE=100ms RETRY_CAP=400ms HANDLER_TIMEOUT=5s
+}
+
+teardown() {
+	[ -z "${worker_pid:-}" ] || kill -9 "$worker_pid" 2>/dev/null || true
+	[ -z "${sleeper:-}" ] || kill -9 "$sleeper" 2>/dev/null || true
+}
+
+# spool_events ID...: each accepted through the connector (CGI).
+spool_events() {
+	local id
+	for id in "$@"; do
+		minimal_event "$id" > "$BATS_TEST_TMPDIR/ev.json"
+		post_event "$BATS_TEST_TMPDIR/ev.json" SPOOL_DIR="$SPOOL"
+		assert_status 202 || return 1
+	done
+}
+
+# wait_for TEST...: up to 15 s for the test command to succeed.
+wait_for() {
+	local i
+	for i in $(seq 150); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for: $*" >&2
+	return 1
+}
+
+in_folder() {
+	[ -e "$SPOOL/$1/$2" ]
+}
+
+@test "deliver: exit 0 moves the event to done/ with the event on stdin and NSPS_* set" {
+	spool_events ok-1
+	run --separate-stderr "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c '
+	    cat > "$0.stdin"; env | grep "^NSPS_" | sort > "$0.env"' "$LOG"
+	[ "$status" -eq 0 ] || fail_with "exit $status"
+	assert_log "ok-1: attempt 1: exit 0, done"
+	in_folder done ok-1
+	[ -z "$(find "$SPOOL/new" "$SPOOL/cur" -type f)" ]
+	[ "$(cat "$LOG.stdin")" = "$(minimal_event ok-1)" ]
+	grep -qx "NSPS_EVENT_ID=ok-1" "$LOG.env"
+	grep -qx "NSPS_EVENT_TYPE=SIM/Updated" "$LOG.env"
+	grep -qx "NSPS_BILL_STATUS=open" "$LOG.env"
+	grep -qx "NSPS_ATTEMPT=1" "$LOG.env"
+	grep -qx "NSPS_EVENT_FILE=$(realpath "$SPOOL")/cur/ok-1" "$LOG.env"
+	grep -qx "result exit 0" "$SPOOL/status/ok-1"
+	# Still a duplicate for the connector while it is kept.
+	minimal_event ok-1 > "$BATS_TEST_TMPDIR/ev.json"
+	post_event "$BATS_TEST_TMPDIR/ev.json" SPOOL_DIR="$SPOOL"
+	assert_status 200
+}
+
+@test "deliver: events are handled oldest first" {
+	spool_events old-1 old-2 old-3
+	touch -d '-3 seconds' "$SPOOL/new/old-3"
+	touch -d '-2 seconds' "$SPOOL/new/old-1"
+	run "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c 'echo "$NSPS_EVENT_ID" >> "$0"' "$LOG"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$LOG")" = "$(printf 'old-3\nold-1\nold-2')" ]
+}
+
+@test "deliver: exit 1 fails at once and keeps the reason with stderr's tail" {
+	spool_events bad-1
+	run --separate-stderr "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c 'echo "no such customer" >&2; exit 1'
+	[ "$status" -eq 0 ]
+	assert_log "bad-1: attempt 1: exit 1, failed"
+	in_folder failed bad-1
+	grep -qx "result exit 1" "$SPOOL/status/bad-1"
+	grep -qx "no such customer" "$SPOOL/status/bad-1"
+	grep -qx "attempts 1" "$SPOOL/status/bad-1"
+}
+
+@test "deliver: exit 75 is retried with exponential backoff and jitter, then failed/" {
+	spool_events temp-1
+	RETRY_LIMIT=5 "$DELIVER" -d "$SPOOL" -- /bin/sh -c '
+	    echo "$NSPS_ATTEMPT $(date +%s%3N)" >> "$0"; echo busy >&2; exit 75' \
+	    "$LOG" 2> "$BATS_TEST_TMPDIR/worker.log" &
+	worker_pid=$!
+	wait_for in_folder failed temp-1
+	kill "$worker_pid"
+	wait "$worker_pid" || true
+	worker_pid=
+	cat "$BATS_TEST_TMPDIR/worker.log"
+	[ "$(cut -d' ' -f1 "$LOG" | tr '\n' ' ')" = "1 2 3 4 5 " ]
+	# The delays the worker chose: within [d/2, d], d = 100ms * 2^(n-1)
+	# capped at 400ms.
+	sed -n 's/.*attempt \([0-9]*\): exit 75, retry in \([0-9]*\) ms/\1 \2/p' \
+	    "$BATS_TEST_TMPDIR/worker.log" > "$BATS_TEST_TMPDIR/delays"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/delays")" -eq 4 ]
+	while read -r n ms; do
+		d=$((100 << (n - 1)))
+		[ "$d" -le 400 ] || d=400
+		[ "$ms" -ge $((d / 2)) ] && [ "$ms" -le "$d" ] ||
+		    fail_with "attempt $n: delay $ms ms outside [$((d / 2)), $d]" || return 1
+	done < "$BATS_TEST_TMPDIR/delays"
+	# And no attempt ran before its time.
+	paste <(head -n 4 "$LOG") <(tail -n 4 "$LOG") "$BATS_TEST_TMPDIR/delays" |
+	while read -r _ t1 _ t2 _ ms; do
+		[ $((t2 - t1)) -ge "$ms" ] || fail_with "ran after $((t2 - t1)) ms, due after $ms" || return 1
+	done
+	grep -q "attempt 5: exit 75, no attempts left, failed" "$BATS_TEST_TMPDIR/worker.log"
+	grep -qx "result exit 75, no attempts left" "$SPOOL/status/temp-1"
+	grep -qx "busy" "$SPOOL/status/temp-1"
+}
+
+@test "deliver: a retry waits in retry/ for its time; --once leaves it there" {
+	spool_events wait-1
+	export RETRY_BASE=1h RETRY_CAP=2h
+	run "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c 'exit 75'
+	[ "$status" -eq 0 ]
+	in_folder retry wait-1
+	grep -qx "attempts 1" "$SPOOL/status/wait-1"
+	next=$(sed -n 's/^next //p' "$SPOOL/status/wait-1")
+	now=$(date +%s%3N)
+	[ "$next" -gt $((now + 1700000)) ] || fail_with "next attempt at $next, now $now"
+	run "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c 'exit 0'
+	in_folder retry wait-1
+}
+
+@test "deliver: a handler past HANDLER_TIMEOUT is killed with its process group and retried" {
+	spool_events hang-1
+	HANDLER_TIMEOUT=300ms RETRY_BASE=1h run --separate-stderr "$DELIVER" \
+	    -d "$SPOOL" --once -- /bin/sh -c 'sleep 30 & echo $! > "$0"; wait' "$LOG"
+	[ "$status" -eq 0 ]
+	assert_log "hang-1: attempt 1: timeout after 300 ms, retry in"
+	in_folder retry hang-1
+	sleeper=$(cat "$LOG")
+	wait_for eval "! kill -0 $sleeper 2>/dev/null"
+	grep -qx "result timeout after 300 ms" "$SPOOL/status/hang-1"
+}
+
+@test "deliver: a handler killed by a signal is retried" {
+	spool_events crash-1
+	RETRY_BASE=1h run --separate-stderr "$DELIVER" -d "$SPOOL" --once -- \
+	    /bin/sh -c 'kill -SEGV $$'
+	[ "$status" -eq 0 ]
+	assert_log "crash-1: attempt 1: signal 11, retry in"
+	in_folder retry crash-1
+}
+
+@test "deliver: a worker killed mid-delivery delivers the event again on restart" {
+	spool_events kill-1 kill-2
+	"$DELIVER" -d "$SPOOL" -- /bin/sh -c '
+	    echo $$ > "$0.pid"; echo "$NSPS_EVENT_ID $NSPS_ATTEMPT" >> "$0"
+	    sleep 30' "$LOG" 2>/dev/null &
+	worker_pid=$!
+	wait_for in_folder cur kill-1
+	wait_for test -s "$LOG"
+	kill -9 "$worker_pid"
+	wait "$worker_pid" 2>/dev/null || true
+	worker_pid=
+	# The orphaned handler is not the worker's any more; stop its group.
+	kill -9 -- "-$(cat "$LOG.pid")"
+	in_folder cur kill-1
+	run --separate-stderr "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c '
+	    echo "$NSPS_EVENT_ID $NSPS_ATTEMPT" >> "$0"' "$LOG"
+	[ "$status" -eq 0 ]
+	in_folder done kill-1
+	in_folder done kill-2
+	[ "$(cat "$LOG")" = "$(printf 'kill-1 1\nkill-1 2\nkill-2 1')" ]
+}
+
+@test "deliver: the long-running worker picks up new events without polling" {
+	"$DELIVER" -d "$SPOOL" -- /bin/sh -c 'echo "$NSPS_EVENT_ID" >> "$0"' "$LOG" 2>/dev/null &
+	worker_pid=$!
+	sleep 0.3
+	spool_events live-1
+	wait_for in_folder done live-1
+	spool_events live-2
+	wait_for in_folder done live-2
+	# Idle, it sleeps: no CPU time to speak of while waiting.
+	ticks=$(awk '{ print $14 + $15 }' "/proc/$worker_pid/stat")
+	[ "$ticks" -lt 50 ] || fail_with "worker used $ticks ticks while idle"
+	kill "$worker_pid"
+	wait "$worker_pid"
+	worker_pid=
+}
+
+@test "deliver: -j 3 runs up to three handlers at once" {
+	spool_events par-1 par-2 par-3 par-4 par-5 par-6
+	mkdir "$BATS_TEST_TMPDIR/running"
+	run "$DELIVER" -d "$SPOOL" --once -j 3 -- /bin/sh -c '
+	    touch "$0/$NSPS_EVENT_ID"; ls "$0" | wc -l >> "$0.max"; sleep 0.5
+	    rm "$0/$NSPS_EVENT_ID"' "$BATS_TEST_TMPDIR/running"
+	[ "$status" -eq 0 ]
+	[ "$(ls "$SPOOL/done" | wc -l)" -eq 6 ]
+	max=$(sort -n "$BATS_TEST_TMPDIR/running.max" | tail -n 1)
+	[ "$max" -ge 2 ] && [ "$max" -le 3 ] || fail_with "at most $max at once"
+}
+
+@test "deliver: --stats counts each folder and --requeue-failed starts over" {
+	spool_events st-1 st-2 st-3
+	run "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c '[ "$NSPS_EVENT_ID" = st-1 ]'
+	spool_events st-4
+	run "$DELIVER" -d "$SPOOL" --stats
+	[ "$status" -eq 0 ]
+	jq -e '.new.count == 1 and .done.count == 1 and .failed.count == 2 and
+	    .ids.count == 4 and .retry.count == 0 and .cur.count == 0 and
+	    (.failed.oldest_age | type) == "number" and .cur.oldest_age == null' <<<"$output"
+	run "$DELIVER" -d "$SPOOL" --requeue-failed
+	[ "$status" -eq 0 ]
+	[ "$output" = "2 events requeued" ]
+	in_folder new st-2
+	[ ! -e "$SPOOL/status/st-2" ]
+	run "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c 'echo "$NSPS_EVENT_ID $NSPS_ATTEMPT" >> "$0"' "$LOG"
+	[ "$(sort "$LOG")" = "$(printf 'st-2 1\nst-3 1\nst-4 1')" ]
+}
+
+@test "deliver: recovery completes what a killed connector left" {
+	spool_events rec-1
+	# A copy past the gate that never reached new/, left by a dead
+	# connector; a copy that never passed the gate; an orphan marker.
+	sh -c 'exit 0' & dead=$!
+	wait "$dead"
+	minimal_event rec-2 > "$SPOOL/tmp/rec-2,$dead,1,b"
+	ln "$SPOOL/tmp/rec-2,$dead,1,b" "$SPOOL/ids/rec-2"
+	printf '{"event_id":"rec-2","event_type":"SIM/Updated","bill_status":"open","trace_id":null,"request_id":"r2"}\n' > "$SPOOL/tmp/rec-2,$dead,1,m"
+	minimal_event rec-3 > "$SPOOL/tmp/rec-3,$dead,2,b"
+	minimal_event rec-4 > "$SPOOL/ids/rec-4"
+	# A live connector's file is left alone.
+	minimal_event rec-5 > "$SPOOL/tmp/rec-5,$$,3,b"
+	run --separate-stderr "$DELIVER" -d "$SPOOL" --once -- /bin/sh -c 'echo "$NSPS_EVENT_ID $NSPS_REQUEST_ID" >> "$0"' "$LOG"
+	[ "$status" -eq 0 ]
+	assert_log "rec-2: recovered from tmp/"
+	assert_log "rec-4: recovered from ids/"
+	[ "$(sort "$LOG")" = "$(printf 'rec-1 \nrec-2 r2\nrec-4 ')" ]
+	[ "$(ls "$SPOOL/tmp")" = "rec-5,$$,3,b" ]
+	[ ! -e "$SPOOL/ids/rec-3" ]
+	for id in rec-1 rec-2 rec-4; do
+		[ "$SPOOL/done/$id" -ef "$SPOOL/ids/$id" ] || return 1
+		[ "$(stat -c %h "$SPOOL/done/$id")" = 2 ] || return 1
+	done
+}
+
+@test "deliver: events done past RETENTION are pruned with their marker" {
+	spool_events pr-1 pr-2
+	run "$DELIVER" -d "$SPOOL" --once -- /bin/true
+	touch -d '-36 days' "$SPOOL/done/pr-1"
+	run "$DELIVER" -d "$SPOOL" --once -- /bin/true
+	[ ! -e "$SPOOL/done/pr-1" ] && [ ! -e "$SPOOL/ids/pr-1" ]
+	[ ! -e "$SPOOL/meta/pr-1" ] && [ ! -e "$SPOOL/status/pr-1" ]
+	in_folder done pr-2
+	in_folder ids pr-2
+	# The id is new again for the connector.
+	spool_events pr-1
+}
+
+@test "deliver: configuration errors exit 78, a second worker 75" {
+	run env -u SPOOL_DIR "$DELIVER" --once -- /bin/true
+	[ "$status" -eq 78 ]
+	run "$DELIVER" -d "$BATS_TEST_TMPDIR/missing" --once -- /bin/true
+	[ "$status" -eq 78 ]
+	run "$DELIVER" -d "$SPOOL" --once -- /nonexistent/handler
+	[ "$status" -eq 78 ]
+	[[ $output == *"not found or not executable"* ]]
+	run env -u HANDLER "$DELIVER" -d "$SPOOL" --once
+	[ "$status" -eq 78 ]
+	HANDLER_TIMEOUT=soon run "$DELIVER" -d "$SPOOL" --once -- /bin/true
+	[ "$status" -eq 78 ]
+	"$DELIVER" -d "$SPOOL" -- /bin/true 2>/dev/null &
+	worker_pid=$!
+	sleep 0.3
+	run "$DELIVER" -d "$SPOOL" --once -- /bin/true
+	[ "$status" -eq 75 ]
+	[[ $output == *"another nsps-deliver runs on this spool"* ]]
+	kill "$worker_pid"
+	wait "$worker_pid"
+	worker_pid=
+}
+
+@test "deliver: HANDLER and SPOOL_DIR come from the environment or NSPS_ENV_FILE" {
+	spool_events env-1 env-2
+	HANDLER="/bin/sh -c true" SPOOL_DIR=$SPOOL run "$DELIVER" --once
+	[ "$status" -eq 0 ]
+	in_folder done env-1
+	spool_events env-3
+	printf 'SPOOL_DIR=%s\nHANDLER="/bin/false"\n' "$SPOOL" > "$BATS_TEST_TMPDIR/env"
+	NSPS_ENV_FILE=$BATS_TEST_TMPDIR/env run "$DELIVER" --once
+	[ "$status" -eq 0 ]
+	in_folder failed env-3
+}

@@ -580,6 +580,17 @@ claim(char *id, size_t idlen)
 static void
 schedule_retry(const char *id, long long due)
 {
+	size_t	 i;
+
+	/* Drop the entries already taken, so a long run does not grow. */
+	if (retries.next > 0) {
+		for (i = 0; i < retries.next; i++)
+			free(retries.e[i].id);
+		memmove(retries.e, retries.e + retries.next,
+		    (retries.n - retries.next) * sizeof(*retries.e));
+		retries.n -= retries.next;
+		retries.next = 0;
+	}
 	if (queue_add(&retries, id, due) == -1)
 		return;
 	qsort(retries.e + retries.next, retries.n - retries.next,

@@ -296,3 +296,9 @@ in_folder() {
 	[ "$status" -eq 0 ]
 	in_folder failed env-3
 }
+
+@test "deliver: the man page is lint-clean" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed (.ci/deps installs it)"
+	run mandoc -Tlint -Wwarning "${MAN_DIR:-$TESTS_DIR/../man}/nsps-deliver.8"
+	[ "$status" -eq 0 ] || fail_with "$output"
+}

@@ -552,6 +552,8 @@ claim(char *id, size_t idlen)
 	struct entry	*e;
 	long long	 now = now_ms(CLOCK_REALTIME);
 
+	if (fresh.n > 0 && fresh.next == fresh.n)
+		queue_clear(&fresh);
 	if (fresh_dirty) {
 		fresh_dirty = 0;
 		queue_clear(&fresh);
@@ -574,6 +576,32 @@ claim(char *id, size_t idlen)
 		}
 	}
 	return 0;
+}
+
+/*
+ * New files in new/, named by inotify: appended to the queue, newest
+ * last, without reading the folder again.  Only an overflowed inotify
+ * queue costs a rescan.
+ */
+static void
+inotify_drain(int ifd)
+{
+	char		 buf[4096]
+	    __attribute__((__aligned__(__alignof__(struct inotify_event))));
+	const struct inotify_event *ie;
+	const char	*p;
+	ssize_t		 n;
+	long long	 now = now_ms(CLOCK_REALTIME);
+
+	while ((n = read(ifd, buf, sizeof(buf))) > 0)
+		for (p = buf; p < buf + n; p += sizeof(*ie) + ie->len) {
+			ie = (const struct inotify_event *)(const void *)p;
+			if (ie->mask & IN_Q_OVERFLOW)
+				fresh_dirty = 1;
+			else if (ie->len > 0 && ie->name[0] != '.' &&
+			    queue_add(&fresh, ie->name, now) == -1)
+				fresh_dirty = 1;
+		}
 }
 
 /* Adds a retry in due order to the part of the queue not yet taken. */
@@ -1065,7 +1093,7 @@ serve(int once)
 	struct pollfd	 pfd[MAX_JOBS + 2];
 	struct signalfd_siginfo si;
 	sigset_t	 mask, old;
-	char		 id[SPOOL_ID_MAX + 1], ibuf[4096];
+	char		 id[SPOOL_ID_MAX + 1], path[PATH_MAX];
 	long long	 now, wait, next_prune, t;
 	size_t		 i, n;
 	int		 sfd, ifd = -1, timeout;
@@ -1080,10 +1108,10 @@ serve(int once)
 		dlog("signalfd: %s", strerror(errno));
 		return 1;
 	}
+	snprintf(path, sizeof(path), "%s/new", cfg.spool_dir);
 	if (!once && ((ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1 ||
-	    inotify_add_watch(ifd, cfg.spool_dir, IN_ONLYDIR) == -1 ||
-	    inotify_add_watch(ifd, (snprintf(ibuf, sizeof(ibuf), "%s/new",
-	    cfg.spool_dir), ibuf), IN_CREATE | IN_MOVED_TO) == -1)) {
+	    inotify_add_watch(ifd, path, IN_CREATE | IN_MOVED_TO |
+	    IN_ONLYDIR) == -1)) {
 		dlog("inotify: %s", strerror(errno));
 		return 1;
 	}
@@ -1134,11 +1162,8 @@ serve(int once)
 			if (jobs[i].pid > 0 && jobs[i].errfd != -1 &&
 			    pfd[2 + i].revents != 0)
 				read_stderr(&jobs[i]);
-		if (ifd != -1 && pfd[1].revents != 0) {
-			while (read(ifd, ibuf, sizeof(ibuf)) > 0)
-				continue;
-			fresh_dirty = 1;
-		}
+		if (ifd != -1 && pfd[1].revents != 0)
+			inotify_drain(ifd);
 		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			if (si.ssi_signo == SIGCHLD)
 				continue;
@@ -1156,12 +1181,14 @@ serve(int once)
 				jobs[i].timed_out = 1;
 				kill(-jobs[i].pid, SIGKILL);
 			}
+		/* The hourly rescan also catches anything inotify missed. */
 		if (now >= next_prune) {
 			prune();
 			next_prune = now + PRUNE_EVERY_MS;
+			fresh_dirty = 1;
 		}
-		/* A rescan now and then also catches a missed event. */
-		if (timeout == 0 || once)
+		/* --once takes what arrived meanwhile, too. */
+		if (once && fresh.next >= fresh.n)
 			fresh_dirty = 1;
 	}
 	return 0;

@@ -17,10 +17,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${stub_pid:-}" ]; then
-		# shellcheck disable=SC2046
-		kill $(pgrep -P "$stub_pid") "$stub_pid" 2>/dev/null || true
-	fi
+	stop_stub
 	stop_pg
 }
 
@@ -56,8 +53,18 @@ run_handler() {
 	[ "$(cut -f4 <<<"$line" | jq -cS .)" = "$(jq -cS . "$FIX/nsps-doc-sample.json")" ]
 }
 
+# The stub and its per-connection children (a /hang one included), which
+# must not keep bats' output open.
+stop_stub() {
+	[ -n "${stub_pid:-}" ] || return 0
+	# shellcheck disable=SC2046
+	kill $(pgrep -P "$stub_pid") "$stub_pid" 2>/dev/null || true
+	wait "$stub_pid" 2>/dev/null || true
+	stub_pid=
+}
+
 start_stub() {
-	"$HTTPSTUB" "$BATS_TEST_TMPDIR/requests" > "$BATS_TEST_TMPDIR/port" &
+	"$HTTPSTUB" "$BATS_TEST_TMPDIR/requests" > "$BATS_TEST_TMPDIR/port" 3>&- &
 	stub_pid=$!
 	local i
 	for i in $(seq 50); do
@@ -102,9 +109,7 @@ start_stub() {
 	hang 75 curl exit 28
 	EOF
 	# Nobody listening: retried too.
-	kill "$stub_pid"
-	wait "$stub_pid" 2>/dev/null || true
-	stub_pid=
+	stop_stub
 	run_handler http-forward "$id" "$FIX/nsps-doc-sample.json" \
 	    NSPS_FORWARD_URL="http://127.0.0.1:$port/200"
 	[ "$status" -eq 75 ]
@@ -151,7 +156,7 @@ start_pg() {
 	    { cat "$pgdir/initdb.log" >&2; return 1; }
 	"${as[@]}" "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w \
 	    -o "-k $pgdir -c listen_addresses= -p 5432 -c fsync=off" start \
-	    > /dev/null || { cat "$pgdir/server.log" >&2; return 1; }
+	    > /dev/null 3>&- || { cat "$pgdir/server.log" >&2; return 1; }
 	PG_CTL=("${as[@]}" "$bin/pg_ctl" -D "$pgdir/data")
 	export PGHOST=$pgdir PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
 }

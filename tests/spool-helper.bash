@@ -31,7 +31,7 @@ start_lighttpd() {
 			    "SPOOL_DIR" => "$spool" ),
 		)) )
 		CONF
-		lighttpd -D -f "$ldir/lighttpd.conf" 2>> "$ldir/stderr" &
+		lighttpd -D -f "$ldir/lighttpd.conf" 2>> "$ldir/stderr" 3>&- &
 		lighttpd_pid=$!
 		local i
 		for i in $(seq 50); do

@@ -720,6 +720,11 @@ start(const char *id, const sigset_t *mask)
 			j = &jobs[i];
 			break;
 		}
+	if (j == NULL) {
+		/* Called only with a free slot; put the event back anyway. */
+		(void)move(SPOOL_CUR, SPOOL_NEW, id);
+		return;
+	}
 	memset(j, 0, sizeof(*j));
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	status_read(id, &j->st);

@@ -61,6 +61,17 @@ assert_spool_empty() {
 	[ -z "$(ls "$SPOOL/tmp")" ]
 }
 
+@test "spool: -d names the spool in request-file mode too" {
+	body=$(minimal_event file-1)
+	printf 'POST /process-event HTTP/1.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+	    "$TOKEN" "${#body}" "$body" > "$BATS_TEST_TMPDIR/req"
+	run_file --stdin "$BATS_TEST_TMPDIR/req" -d "$SPOOL"
+	assert_status 202
+	check_new_file "$SPOOL" file-1
+	run_file --stdin "$BATS_TEST_TMPDIR/req" -d "$SPOOL"
+	assert_status 200
+}
+
 @test "spool: event_id is required and must be a safe file name" {
 	printf '{"data":{"event_type":"SIM/Updated"},"pb_data":{"account_info":{"bill_status":"open"}}}' > "$BATS_TEST_TMPDIR/noid.json"
 	post_event "$BATS_TEST_TMPDIR/noid.json" SPOOL_DIR="$SPOOL"

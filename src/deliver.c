@@ -1161,7 +1161,8 @@ serve(int once)
 		}
 		if (poll(pfd, n, timeout) == -1 && errno != EINTR) {
 			dlog("poll: %s", strerror(errno));
-			break;
+			kill_all(SIGKILL);
+			return 1;
 		}
 		for (i = 0; i < cfg.jobs; i++)
 			if (jobs[i].pid > 0 && jobs[i].errfd != -1 &&

@@ -15,6 +15,11 @@
  * The tmp link is then removed and ids/, meta/ and new/ fsync'd; only
  * then is the event answered 202.  At rest an accepted event's body has
  * exactly two links: ids/<id> and the state folder it is in.
+ *
+ * A failure before the gate removes what was written; past it nothing
+ * is undone, because a concurrent copy may already have been answered
+ * 200 on the strength of the marker: the complete copy stays in tmp/
+ * and nsps-deliver's recovery links it into new/ (see nsps-deliver(8)).
  */
 #include "config.h"
 

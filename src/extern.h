@@ -160,6 +160,8 @@ struct sink {
 	void		*ctx;
 	/* Optional: event_id must satisfy this (the spool names files). */
 	int		 require_event_id;
+	/* Optional: events waiting for delivery, for the health check. */
+	long		(*backlog)(void *);
 };
 
 /* The answer handle() chose; st->out holds it rendered. */
@@ -171,6 +173,7 @@ struct response {
 	const char	*details;	/* 422 details, a JSON array */
 	int		 duplicate;
 	int		 health;
+	long		 backlog;	/* health: -1 when unknown */
 	char		 reason_buf[256];
 };
 
@@ -283,5 +286,6 @@ int	 spool_open(struct spool *, const char *);
 void	 spool_close(struct spool *);
 enum store_result spool_store(void *, const struct event *,
 	    const struct request *, const char *, size_t, char *, size_t);
+long	 spool_backlog(void *);
 
 #endif /* NSPS_EXTERN_H */

@@ -220,6 +220,8 @@ route(const struct config *cfg, const struct sink *sink, struct state *st,
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
 			r->status = 200;
 			r->health = 1;
+			if (sink->backlog != NULL)
+				r->backlog = sink->backlog(sink->ctx);
 		} else {
 			reject(r, 405, NULL, "health check takes GET or HEAD");
 			r->extra = "Allow: GET, HEAD\r\n";
@@ -250,7 +252,11 @@ render(struct state *st, const struct request *req, struct response *r)
 		buf_adds(b, "{\"message\":\"Event accepted for processing\"}");
 	else if (r->duplicate)
 		buf_adds(b, "{\"message\":\"Event already accepted\"}");
-	else if (r->health)
+	else if (r->health && r->backlog >= 0) {
+		buf_adds(b, "{\"status\":\"ok\",\"spool_backlog\":");
+		buf_addu(b, (unsigned long long)r->backlog);
+		buf_addc(b, '}');
+	} else if (r->health)
 		buf_adds(b, "{\"status\":\"ok\"}");
 	else
 		response_error_body(b, r->status, r->error, r->details);
@@ -267,6 +273,7 @@ handle(const struct config *cfg, const struct sink *sink, struct state *st,
     const struct request *req, struct response *r, struct log_record *rec)
 {
 	memset(r, 0, sizeof(*r));
+	r->backlog = -1;
 	memset(rec, 0, sizeof(*rec));
 	clock_gettime(CLOCK_MONOTONIC, &rec->start);
 	json_object_put(st->root);

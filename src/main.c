@@ -188,6 +188,7 @@ main(int argc, char *argv[])
 	if (cfg.error[0] == '\0' && cfg.spool_dir != NULL) {
 		(void)spool_open(&spool, cfg.spool_dir);
 		sink.store = spool_store;
+		sink.backlog = spool_backlog;
 		sink.ctx = &spool;
 		sink.require_event_id = 1;
 	}

@@ -25,6 +25,7 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -260,4 +261,33 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 		if (fsync(sp->fd[i]) == -1)
 			return failed(why, whylen, spool_dirs[i], errno);
 	return STORE_OK;
+}
+
+/*
+ * The sink's backlog(): events in new/, for GET /health.  One readdir,
+ * cheap while the worker keeps up; -1 when the spool is unusable.
+ */
+long
+spool_backlog(void *ctx)
+{
+	struct spool	*sp = ctx;
+	struct dirent	*de;
+	DIR		*d;
+	long		 n = 0;
+	int		 fd;
+
+	if (sp->error[0] != '\0')
+		return -1;
+	if ((fd = openat(sp->fd[SPOOL_NEW], ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }

@@ -61,6 +61,19 @@ assert_spool_empty() {
 	[ -z "$(ls "$SPOOL/tmp")" ]
 }
 
+@test "spool: GET /health reports the backlog in new/" {
+	run_cgi API_TOKEN="$TOKEN" SPOOL_DIR="$SPOOL" REQUEST_METHOD=GET SCRIPT_NAME=/health
+	assert_status 200
+	assert_json .status ok
+	assert_json .spool_backlog 0
+	post_spooled back-1
+	post_spooled back-2
+	run_cgi API_TOKEN="$TOKEN" SPOOL_DIR="$SPOOL" REQUEST_METHOD=GET SCRIPT_NAME=/health
+	assert_json .spool_backlog 2
+	run_cgi API_TOKEN="$TOKEN" REQUEST_METHOD=GET SCRIPT_NAME=/health
+	assert_json .spool_backlog null
+}
+
 @test "spool: -d names the spool in request-file mode too" {
 	body=$(minimal_event file-1)
 	printf 'POST /process-event HTTP/1.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \

@@ -1,9 +1,11 @@
 /*
  * Fault injection for the spool tests, loaded with LD_PRELOAD.
  *
- *   NSPS_FAULT=write|fsync|link|rename|open   the call to fail
+ *   NSPS_FAULT=write|fsync|link|rename|open|unlink   the call to fail
  *   NSPS_FAULT_SKIP=N                          fail the call after N good ones
  *   NSPS_FAULT_ERRNO=N                         errno to fail with (EIO)
+ *   NSPS_FAULT_KILL=1                          SIGKILL instead, before
+ *                                              the call: a crash there
  *
  * write and open fail only on regular files and only when creating, so
  * the response and the log still get out.
@@ -14,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,8 @@ should_fail(const char *call)
 	/* Only the one call: the log line must still get out. */
 	if (counter++ != (skip != NULL ? atoi(skip) : 0))
 		return 0;
+	if (getenv("NSPS_FAULT_KILL") != NULL)
+		raise(SIGKILL);
 	errno = err != NULL ? atoi(err) : EIO;
 	return 1;
 }
@@ -107,4 +112,17 @@ openat(int dfd, const char *path, int flags, ...)
 			return -1;
 	}
 	return real(dfd, path, flags, mode);
+}
+
+int
+unlinkat(int dfd, const char *path, int flags)
+{
+	static int	(*real)(int, const char *, int);
+
+	if (real == NULL)
+		real = (int (*)(int, const char *, int))
+		    dlsym(RTLD_NEXT, "unlinkat");
+	if (should_fail("unlink"))
+		return -1;
+	return real(dfd, path, flags);
 }

@@ -174,6 +174,50 @@ assert_spool_empty() {
 	EOF
 }
 
+@test "spool: a connector killed between any two steps loses nothing the worker cannot finish" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	n=0
+	# call skip: SIGKILL just before that call; then the client's retry
+	# gets answer, 202 before the dedupe gate and 200 after it.
+	while read -r call skip answer; do
+		n=$((n + 1))
+		post_spooled "kill-$n" LD_PRELOAD="$NSPS_FAULT_SO" \
+		    NSPS_FAULT="$call" NSPS_FAULT_SKIP="$skip" NSPS_FAULT_KILL=1
+		[ "$status" -eq 137 ] && [ -z "$output" ] ||
+		    fail_with "$call $skip: not killed (exit $status)" || return 1
+		# Never a partial file in new/.
+		[ ! -e "$SPOOL/new/kill-$n" ] || check_new_file "$SPOOL" "kill-$n" || return 1
+		post_spooled "kill-$n"
+		assert_status "$answer" || fail_with "$call $skip" || return 1
+	done <<-'EOF'
+	open 0 202
+	write 0 202
+	fsync 0 202
+	open 1 202
+	write 1 202
+	fsync 1 202
+	link 0 202
+	rename 0 200
+	link 1 200
+	unlink 0 200
+	fsync 2 200
+	fsync 3 200
+	fsync 4 200
+	EOF
+	# The worker's recovery finishes every copy; each is handled once.
+	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --once -- /bin/sh -c \
+	    'echo "$NSPS_EVENT_ID" >> "$0"' "$BATS_TEST_TMPDIR/delivered"
+	[ "$status" -eq 0 ]
+	assert_log "kill-8: recovered from tmp/"
+	assert_log "kill-9: recovered from tmp/"
+	[ "$(sort "$BATS_TEST_TMPDIR/delivered")" = "$(printf 'kill-%s\n' $(seq "$n") | sort)" ]
+	[ -z "$(find "$SPOOL/tmp" "$SPOOL/new" "$SPOOL/cur" -type f)" ]
+	for i in $(seq "$n"); do
+		[ "$(stat -c %h "$SPOOL/done/kill-$i")" = 2 ] || return 1
+		[ -s "$SPOOL/meta/kill-$i" ] || fail_with "kill-$i: no metadata" || return 1
+	done
+}
+
 @test "spool: 1000 ids sent 3 times over 16 connections are stored once each" {
 	start_lighttpd "$SPOOL" 4
 	curl_config race 1000 3 > "$BATS_TEST_TMPDIR/curl.conf"

@@ -116,8 +116,8 @@ static struct settings	 cfg;
 static struct spool	 sp;
 static struct job	 jobs[MAX_JOBS];
 static size_t		 running;
-static struct queue	 fresh;			/* new/, oldest first */
-static struct queue	 retries;		/* retry/, due first */
+static struct queue	 fresh;		/* new/, oldest first */
+static struct queue	 retries;	/* retry/, due first */
 static int		 fresh_dirty = 1, stopping;
 
 static void

@@ -254,6 +254,16 @@ contract_bad_length() {
 	assert_answer "$3" "$4"
 }
 
+# contract_chunked_over_limit BASE LOG BYTES STATUS FROM: a chunked body
+# over every limit.
+contract_chunked_over_limit() {
+	local base=$1 log=$2 bytes=$3
+	head -c "$bytes" /dev/zero | tr '\0' ' ' > "$BATS_TEST_TMPDIR/big.json"
+	post "$base/process-event" "$BATS_TEST_TMPDIR/big.json" \
+	    -H 'Transfer-Encoding: chunked'
+	assert_answer "$4" "$5"
+}
+
 # A chunked body: no Content-Length on the wire.  A server that buffers
 # it passes CONTENT_LENGTH on and the event is a 202.
 contract_chunked() {

@@ -81,7 +81,7 @@ wait_http() {
 		tries=$((tries - 1))
 	done
 	echo "wait_http: no answer from $url (pid $pid)" >&2
-	cat "$SERVERS_DIR"/*.err >&2 2>/dev/null
+	tail -n 20 "$SERVERS_DIR"/*.err "$SERVERS_DIR"/*.log >&2 2>/dev/null
 	return 1
 }
 
@@ -125,12 +125,18 @@ servers_stop_all() {
 
 # retry N CMD...: runs CMD up to N times until it succeeds (a port taken
 # between free_port and bind is the usual reason for a second try).
+# Only what a failed try started is stopped.
 retry() {
-	local n=$1 i
+	local n=$1 i before
 	shift
 	for i in $(seq 1 "$n"); do
+		before=$(wc -l < "$SERVERS_PIDS")
 		"$@" && return 0
-		servers_stop_all
+		tail -n "+$((before + 1))" "$SERVERS_PIDS" | tac |
+		    while read -r pid name; do
+			stop_pid "$pid"
+		done
+		sed -i "$((before + 1)),\$d" "$SERVERS_PIDS"
 	done
 	return 1
 }

@@ -15,28 +15,23 @@ servers_init() {
 	export SERVERS_DIR SERVERS_PIDS
 }
 
-# Local TCP ports in use, in any state, from the kernel's tables.
-ports_in_use() {
-	local f
-	for f in /proc/net/tcp /proc/net/tcp6; do
-		[ -r "$f" ] || continue
-		awk 'NR > 1 { split($2, a, ":"); print a[2] }' "$f"
-	done | while read -r hex; do
-		echo $((16#$hex))
-	done
+# port_in_use PORT: the kernel's tables hold a socket on that local port,
+# in any state.
+port_in_use() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+	    awk -v p=":$hex" 'substr($2, length($2) - 4) == p { f = 1 } END { exit !f }'
 }
 
 # free_port: prints a port on 127.0.0.1 that nothing uses right now.
 # Chosen at random below the kernel's ephemeral range, so that client
 # sockets do not take it between now and the server's bind.
 free_port() {
-	local used port i
-	used=" $(ports_in_use | tr '\n' ' ') "
+	local port i
 	for i in $(seq 1 100); do
 		port=$((20000 + RANDOM % 12000))
-		case $used in
-		*" $port "*) continue ;;
-		esac
+		port_in_use "$port" && continue
 		# Nothing answers on it either.
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"

@@ -30,7 +30,10 @@ launch() {
 	include "$D/nsps.conf"
 	CONF
 	lighttpd -tt -f "$D/lighttpd.conf" >&2 || return 1
-	start_bg lighttpd lighttpd -D -f "$D/lighttpd.conf"
+	# A secret in lighttpd's environment that must not reach the
+	# connector (bin-copy-environment).
+	start_bg lighttpd env LIGHTTPD_SECRET=do-not-leak \
+	    lighttpd -D -f "$D/lighttpd.conf"
 	BASE=http://127.0.0.1:$port/nsps
 	wait_http "$BASE/health" "$LAST_PID"
 }
@@ -58,6 +61,22 @@ teardown_file() {
 	done
 	[ "$(grep -vc '^[[:space:]]*#' "$D/nsps.conf")" = \
 	    "$(grep -vc '^[[:space:]]*#' "$TESTS_DIR/../contrib/lighttpd-fastcgi.conf")" ]
+}
+
+@test "lighttpd: the connector gets only the environment the recipe names" {
+	local pid kids env
+	pid=$(awk '$2 == "lighttpd" { print $1; exit }' "$SERVERS_PIDS")
+	kids=$(ps -o pid= --ppid "$pid")
+	[ -n "$kids" ] || fail_with "lighttpd has no connector processes"
+	[ "$(wc -w <<<"$kids")" -eq 2 ] || fail_with "max-procs 2: $kids"
+	for k in $kids; do
+		[ "$(ps -o comm= -p "$k")" = nsps-connector ] || return 1
+		env=$(tr '\0' '\n' < "/proc/$k/environ")
+		grep -qx "NSPS_ENV_FILE=$D/nsps.env" <<<"$env" ||
+		    fail_with "no NSPS_ENV_FILE: $env" || return 1
+		! grep -q LIGHTTPD_SECRET <<<"$env" ||
+		    fail_with "lighttpd's environment leaked" || return 1
+	done
 }
 
 @test "lighttpd: the NSPS documentation's sample is 202 and logged on lighttpd's stderr" {

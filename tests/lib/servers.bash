@@ -6,6 +6,12 @@
 # A suite calls servers_init once (in setup_file), start_bg for each
 # daemon, and servers_stop_all in teardown_file.
 
+# Web servers live in sbin, which an ordinary user's PATH may lack.
+case :$PATH: in
+*:/usr/sbin:*) ;;
+*) PATH=$PATH:/usr/sbin:/sbin ;;
+esac
+
 # servers_init DIR: DIR holds the PID list and the servers' files.
 servers_init() {
 	SERVERS_DIR=$1

@@ -33,20 +33,18 @@ spawn_fcgi_command() {
 	printf '%s\n' $cmd
 }
 
-launch() {
-	local port user sock=$D/run/fcgi.sock
-	port=$(free_port) || return 1
+# start_nginx NAME PORT SNIPPET: an nginx of the suite's own including
+# SNIPPET; its files are named after NAME.  Sets BASE.
+start_nginx() {
+	local name=$1 port=$2 snippet=$3 user
 	user=$(server_user)
-	derive_config "$TESTS_DIR/../contrib/nginx.conf" "$D/nsps.conf" \
-	    "unix:/run/nsps-connector/fcgi.sock=unix:$sock" || return 1
-	cp /etc/nginx/fastcgi_params "$D/fastcgi_params"
-	cat > "$D/nginx.conf" <<-CONF
+	cat > "$D/$name.conf" <<-CONF
 	daemon off;
 	master_process on;
 	worker_processes 1;
 	${user:+user $user $(id -gn "$user");}
-	pid $D/run/nginx.pid;
-	error_log $D/error.log warn;
+	pid $D/run/$name.pid;
+	error_log $D/$name-error.log warn;
 	events { worker_connections 64; }
 	http {
 		access_log off;
@@ -58,10 +56,24 @@ launch() {
 		server {
 			listen 127.0.0.1:$port;
 			server_name localhost;
-			include $D/nsps.conf;
+			include $snippet;
 		}
 	}
 	CONF
+	nginx -t -p "$D" -c "$D/$name.conf" -e "$D/$name-error.log" 2>&1 |
+	    grep -q 'test is successful' || return 1
+	start_bg "$name" nginx -p "$D" -c "$D/$name.conf" -e "$D/$name-error.log"
+	BASE=http://127.0.0.1:$port/nsps
+	wait_http "$BASE/health" "$LAST_PID"
+}
+
+launch() {
+	local port user sock=$D/run/fcgi.sock
+	port=$(free_port) || return 1
+	user=$(server_user)
+	derive_config "$TESTS_DIR/../contrib/nginx.conf" "$D/nsps.conf" \
+	    "unix:/run/nsps-connector/fcgi.sock=unix:$sock" || return 1
+	cp /etc/nginx/fastcgi_params "$D/fastcgi_params"
 	mkdir -p "$D/tmp"
 	[ -z "$user" ] || chown "$user" "$D/tmp"
 	rm -f "$sock"
@@ -70,11 +82,7 @@ launch() {
 	start_bg spawn-fcgi env -i PATH="$PATH" \
 	    "$(sed -n 's/^Environment=//p' "$D/spawn.service")" "${spawn[@]}"
 	wait_file "$sock" "$LAST_PID" || return 1
-	nginx -t -p "$D" -c "$D/nginx.conf" -e "$D/error.log" 2>&1 |
-	    grep -q 'test is successful' || return 1
-	start_bg nginx nginx -p "$D" -c "$D/nginx.conf" -e "$D/error.log"
-	BASE=http://127.0.0.1:$port/nsps
-	wait_http "$BASE/health" "$LAST_PID"
+	start_nginx nginx "$port" "$D/nsps.conf"
 }
 
 setup_file() {
@@ -111,13 +119,13 @@ teardown_file() {
 }
 @test "nginx: the NSPS documentation's sample is 202 and logged on spawn-fcgi's stderr" {
 	contract_doc_sample "$BASE" "$LOG"
-	! grep -qF "Received event" "$D/error.log"
+	! grep -qF "Received event" "$D/nginx-error.log"
 }
 @test "nginx: wrong token is 401" { contract_wrong_token "$BASE" "$LOG"; }
 @test "nginx: missing token is 401" { contract_missing_token "$BASE" "$LOG"; }
 @test "nginx: broken body is 422 with details" { contract_broken_body "$BASE" "$LOG"; }
 @test "nginx: GET on the event path is 405 with Allow" { contract_get_event_path "$BASE" "$LOG"; }
-@test "nginx: unknown path under the mount is the connector's 404" { contract_unknown_path "$BASE" "$LOG"; }
+@test "nginx: unknown path is 404: the connector's under the mount, the server's outside" { contract_unknown_path "$BASE" "$LOG"; }
 @test "nginx: health check GET and HEAD are 200" { contract_health "$BASE" "$LOG"; }
 @test "nginx: wrong Content-Type is 415" { contract_wrong_content_type "$BASE" "$LOG"; }
 @test "nginx: over the connector's limit is the connector's 413" {
@@ -141,4 +149,41 @@ teardown_file() {
 }
 @test "nginx: a chunked body over client_max_body_size is nginx's 413" {
 	contract_chunked_over_limit "$BASE" "$LOG" $((3 * 1024 * 1024)) 413 server
+}
+
+@test "nginx: the recipe leaves fastcgi_keep_conn off" {
+	! grep -q '^[^#]*fastcgi_keep_conn' "$D/nsps.conf"
+	grep -q '^[[:space:]]*#.*fastcgi_keep_conn' "$D/nsps.conf"
+}
+
+# nginx with the systemd units instead of spawn-fcgi: the socket made as
+# nsps-connector.socket says (group and mode), the connector started on
+# the first connection with its token where LoadCredential= puts it.
+@test "nginx: behind systemd socket activation (systemd-socket-activate)" {
+	command -v systemd-socket-activate >/dev/null ||
+	    skip "systemd-socket-activate is not installed (.ci/deps installs systemd)"
+	local units=$TESTS_DIR/../contrib sock=$D/run/activated.sock
+	local env mode group port
+	mode=$(sed -n 's/^SocketMode=//p' "$units/nsps-connector.socket")
+	group=$(sed -n 's/^SocketGroup=//p' "$units/nsps-connector.socket")
+	env=$(sed -n 's/^Environment=//p' "$units/nsps-connector.service")
+	[ "$env" = "API_TOKEN_FILE=%d/token" ]
+	mkdir -m 700 "$D/creds"
+	printf '%s\n' "$TOKEN" > "$D/creds/token"
+	chmod 400 "$D/creds/token"
+	start_bg activate env -i PATH="$PATH" systemd-socket-activate \
+	    -l "$sock" -E "${env//%d/$D/creds}" "$D/bin/nsps-connector"
+	wait_file "$sock" "$LAST_PID"
+	# What systemd does with SocketGroup= and SocketMode=.
+	[ -z "$(server_user)" ] || chgrp "$group" "$sock"
+	chmod "$mode" "$sock"
+	sed "s|unix:$D/run/fcgi.sock|unix:$sock|" "$D/nsps.conf" > "$D/activated.conf"
+	port=$(free_port)
+	start_nginx nginx-activated "$port" "$D/activated.conf"
+	log_mark "$D/activate.err"
+	post "$BASE/process-event" "$FIX/nsps-doc-sample.json"
+	assert_status 202
+	assert_logged "$D/activate.err" "Received event: SIM/Updated | bill status: open"
+	post "$BASE/process-event" "$FIX/missing-pb-data.json"
+	assert_error 422 VALIDATION_ERROR
 }

@@ -152,7 +152,11 @@ contract_unknown_path() {
 	http POST "$base/process-event-x" -H "Authorization: Bearer $TOKEN" \
 	    -H 'Content-Type: application/json' --data-binary '{}'
 	assert_status 404 || return 1
-	assert_from connector
+	assert_from connector || return 1
+	# Outside the mount the connector is not asked: the server answers.
+	http GET "${base%/*}/elsewhere"
+	assert_status 404 || return 1
+	assert_from server
 }
 
 contract_health() {

@@ -12,14 +12,15 @@ apache_binary() {
 	return 0
 }
 
-# apache_launch EXTRA-MODULE...: writes $D/apache.conf, checks it, starts
+# apache_launch EXTRA-MODULE...: (APACHE_MPM picks the MPM, event by
+# default) writes $D/apache.conf, checks it, starts
 # the server in the foreground and waits for the health check.  Sets
 # BASE and APACHE_PID.
 apache_launch() {
 	local port user m mods=""
 	port=$(free_port) || return 1
 	user=$(server_user)
-	for m in mpm_event authz_core alias "$@"; do
+	for m in "mpm_${APACHE_MPM:-event}" authz_core alias "$@"; do
 		mods="${mods}LoadModule ${m}_module $APACHE_MODULES/mod_$m.so"$'\n'
 	done
 	cat > "$D/apache.conf" <<-CONF
@@ -36,9 +37,9 @@ apache_launch() {
 	LogLevel warn
 	DocumentRoot "$D/htdocs"
 	StartServers 1
-	ServerLimit 1
-	ThreadsPerChild 8
-	MaxRequestWorkers 8
+	ServerLimit ${APACHE_SERVERS:-1}
+	${APACHE_THREADS-ThreadsPerChild 8}
+	MaxRequestWorkers ${APACHE_SERVERS:-8}
 	$APACHE_EXTRA
 	Include "$D/nsps.conf"
 	CONF

@@ -16,7 +16,8 @@ launch() {
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/usr/local/sbin>=$D/bin>" \
 	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" || return 1
-	APACHE_EXTRA="FcgidIPCDir $D/run/fcgid
+	# A secret in Apache's environment that must not reach the connector.
+	APACHE_SECRET=do-not-leak APACHE_EXTRA="FcgidIPCDir $D/run/fcgid
 FcgidProcessTableFile $D/run/fcgid_shm" apache_launch fcgid
 }
 
@@ -42,6 +43,22 @@ teardown_file() {
 
 @test "apache-fcgid: the NSPS documentation's sample is 202 and logged in the ErrorLog" {
 	contract_doc_sample "$BASE" "$LOG"
+}
+@test "apache-fcgid: the connector gets FcgidInitialEnv, not Apache's environment" {
+	local pgid kids env k
+	post "$BASE/process-event" "$FIX/nsps-doc-sample.json"
+	assert_status 202
+	pgid=$(awk '$2 == "apache" { print $1; exit }' "$SERVERS_PIDS")
+	kids=$(ps -e -o pid=,pgid=,comm= |
+	    awk -v g="$pgid" '$2 == g && $3 == "nsps-connector" { print $1 }')
+	[ -n "$kids" ] || fail_with "no connector process under Apache"
+	for k in $kids; do
+		env=$(tr '\0' '\n' < "/proc/$k/environ")
+		grep -qx "NSPS_ENV_FILE=$D/nsps.env" <<<"$env" ||
+		    fail_with "no NSPS_ENV_FILE: $env" || return 1
+		! grep -q APACHE_SECRET <<<"$env" ||
+		    fail_with "Apache's environment leaked" || return 1
+	done
 }
 @test "apache-fcgid: wrong token is 401" { contract_wrong_token "$BASE" "$LOG"; }
 @test "apache-fcgid: missing token is 401 (and the sample 202: CGIPassAuth works)" {

@@ -78,3 +78,18 @@ teardown_file() {
 @test "lighttpd-cgi: a chunked body is buffered and the event is 202" {
 	contract_chunked "$BASE" "$LOG" 202 connector
 }
+
+# CGI reads its configuration per request: with no token configured it
+# answers 500 INTERNAL_ERROR and logs why, and never takes a default.
+@test "lighttpd-cgi: no token configured is a 500 INTERNAL_ERROR and a log line" {
+	cp "$D/nsps.env" "$D/nsps.env.saved"
+	grep -v '^API_TOKEN_FILE=' "$D/nsps.env.saved" > "$D/nsps.env"
+	log_mark "$LOG"
+	post "$BASE/process-event" "$FIX/nsps-doc-sample.json"
+	cp "$D/nsps.env.saved" "$D/nsps.env"
+	assert_error 500 INTERNAL_ERROR
+	assert_logged_part "$LOG" "500 INTERNAL_ERROR"
+	log_new "$LOG" | grep -qF "no API token configured"
+	post "$BASE/process-event" "$FIX/nsps-doc-sample.json"
+	assert_status 202
+}

@@ -106,7 +106,12 @@ contract_wrong_token() {
 	assert_header 'WWW-Authenticate: Bearer' || return 1
 	assert_logged_part "$log" "token does not match" || return 1
 	! log_new "$log" | grep -qF -e "$TOKEN" -e not-the-token ||
-	    fail_with "a token reached the log"
+	    fail_with "a token reached the log" || return 1
+	# Malformed: another scheme, or no token after the scheme.
+	AUTH="Basic $TOKEN" post "$base/process-event" "$FIX/nsps-doc-sample.json"
+	assert_error 401 AUTHENTICATION_ERROR || return 1
+	AUTH="Bearer" post "$base/process-event" "$FIX/nsps-doc-sample.json"
+	assert_error 401 AUTHENTICATION_ERROR
 }
 
 # The case that catches a server dropping Authorization (Apache without
@@ -133,7 +138,10 @@ contract_broken_body() {
 	post "$base/process-event" "$BATS_TEST_TMPDIR/cut.json"
 	assert_error 422 VALIDATION_ERROR || return 1
 	assert_json '.details | length > 0' true || return 1
-	assert_logged_part "$log" "422 VALIDATION_ERROR" 2
+	printf '[]' > "$BATS_TEST_TMPDIR/array.json"
+	post "$base/process-event" "$BATS_TEST_TMPDIR/array.json"
+	assert_error 422 VALIDATION_ERROR || return 1
+	assert_logged_part "$log" "422 VALIDATION_ERROR" 3
 }
 
 contract_get_event_path() {

@@ -57,3 +57,4 @@ teardown_file() {
 	contract_over_server_limit "$BASE" "$LOG" $((3 * 1024 * 1024))
 }
 @test "apache-cgi-prefork: 50 events in a row are all 202" { contract_many "$BASE" "$LOG" 50; }
+@test "apache-cgi-prefork: 404 and 405 on a POST with a body always reach the client" { contract_refused_unread "$BASE" "$LOG"; }

@@ -51,6 +51,7 @@ teardown_file() {
 @test "apache-cgi: broken body is 422 with details" { contract_broken_body "$BASE" "$LOG"; }
 @test "apache-cgi: GET on the event path is 405 with Allow" { contract_get_event_path "$BASE" "$LOG"; }
 @test "apache-cgi: unknown path is 404: the connector's under the mount, the server's outside" { contract_unknown_path "$BASE" "$LOG"; }
+@test "apache-cgi: 404 and 405 on a POST with a body always reach the client" { contract_refused_unread "$BASE" "$LOG"; }
 @test "apache-cgi: health check GET and HEAD are 200" { contract_health "$BASE" "$LOG"; }
 @test "apache-cgi: wrong Content-Type is 415" { contract_wrong_content_type "$BASE" "$LOG"; }
 # The refused body is drained, so Apache can deliver the 413 instead of

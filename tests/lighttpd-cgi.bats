@@ -58,6 +58,7 @@ teardown_file() {
 @test "lighttpd-cgi: broken body is 422 with details" { contract_broken_body "$BASE" "$LOG"; }
 @test "lighttpd-cgi: GET on the event path is 405 with Allow" { contract_get_event_path "$BASE" "$LOG"; }
 @test "lighttpd-cgi: unknown path is 404: the connector's under the mount, the server's outside" { contract_unknown_path "$BASE" "$LOG"; }
+@test "lighttpd-cgi: 404 and 405 on a POST with a body always reach the client" { contract_refused_unread "$BASE" "$LOG"; }
 @test "lighttpd-cgi: health check GET and HEAD are 200" { contract_health "$BASE" "$LOG"; }
 @test "lighttpd-cgi: wrong Content-Type is 415" { contract_wrong_content_type "$BASE" "$LOG"; }
 @test "lighttpd-cgi: over the connector's limit is the connector's 413" {

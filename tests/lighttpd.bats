@@ -88,6 +88,7 @@ teardown_file() {
 @test "lighttpd: broken body is 422 with details" { contract_broken_body "$BASE" "$LOG"; }
 @test "lighttpd: GET on the event path is 405 with Allow" { contract_get_event_path "$BASE" "$LOG"; }
 @test "lighttpd: unknown path is 404: the connector's under the mount, the server's outside" { contract_unknown_path "$BASE" "$LOG"; }
+@test "lighttpd: 404 and 405 on a POST with a body always reach the client" { contract_refused_unread "$BASE" "$LOG"; }
 @test "lighttpd: health check GET and HEAD are 200" { contract_health "$BASE" "$LOG"; }
 @test "lighttpd: wrong Content-Type is 415" { contract_wrong_content_type "$BASE" "$LOG"; }
 @test "lighttpd: over the connector's limit is the connector's 413" {

@@ -126,6 +126,7 @@ teardown_file() {
 @test "nginx: broken body is 422 with details" { contract_broken_body "$BASE" "$LOG"; }
 @test "nginx: GET on the event path is 405 with Allow" { contract_get_event_path "$BASE" "$LOG"; }
 @test "nginx: unknown path is 404: the connector's under the mount, the server's outside" { contract_unknown_path "$BASE" "$LOG"; }
+@test "nginx: 404 and 405 on a POST with a body always reach the client" { contract_refused_unread "$BASE" "$LOG"; }
 @test "nginx: health check GET and HEAD are 200" { contract_health "$BASE" "$LOG"; }
 @test "nginx: wrong Content-Type is 415" { contract_wrong_content_type "$BASE" "$LOG"; }
 @test "nginx: over the connector's limit is the connector's 413" {

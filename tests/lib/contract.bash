@@ -287,3 +287,25 @@ contract_chunked() {
 	[ "$3" != 202 ] || assert_logged "$log" \
 	    "Received event: SIM/Updated | bill status: open"
 }
+
+# contract_refused_unread BASE LOG: answers decided before the body is
+# read (404, 405) still reach the client, every time.  Apache's mod_cgid
+# resets the connection when the program exits with request bytes
+# unread, so the connector drains them; without that about one request
+# in ten got no answer at all.
+contract_refused_unread() {
+	local base=$1 log=$2 i codes
+	printf '{"data":{}}' > "$BATS_TEST_TMPDIR/small.json"
+	codes=$(for i in $(seq 1 20); do
+		curl -s -o /dev/null -m 20 -w '%{http_code}\n' \
+		    -H "Authorization: Bearer $TOKEN" \
+		    -H 'Content-Type: application/json' \
+		    --data-binary "@$BATS_TEST_TMPDIR/small.json" \
+		    "$base/process-event-x"
+		curl -s -o /dev/null -m 20 -w '%{http_code}\n' \
+		    --data-binary "@$BATS_TEST_TMPDIR/small.json" \
+		    "$base/health"
+	done | sort | uniq -c | tr -s ' ' | tr '\n' ' ')
+	[ "$codes" = " 20 404  20 405 " ] ||
+	    fail_with "statuses of 20 404s and 20 405s: $codes"
+}

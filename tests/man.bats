@@ -13,12 +13,13 @@ CONTRIB=$TESTS_DIR/../contrib
 	[ "$status" -eq 0 ] && [ -z "$output" ] || fail_with "mandoc lint"
 }
 
-@test "man: every recipe in contrib/ is named in the DEPLOYMENT section" {
+@test "man: every web server recipe and connector unit is named in DEPLOYMENT" {
 	command -v mandoc >/dev/null ||
 	    skip "mandoc is not installed (.ci/deps installs it)"
 	deploy=$(mandoc -Tascii "$MAN" | col -b | sed -n '/^DEPLOYMENT/,/^EXAMPLES/p')
 	[ -n "$deploy" ] || fail_with "no DEPLOYMENT section"
-	for f in "$CONTRIB"/*.conf "$CONTRIB"/*.socket "$CONTRIB"/*.service; do
+	for f in "$CONTRIB"/*.conf "$CONTRIB"/nsps-connector*.socket \
+	    "$CONTRIB"/nsps-connector*.service; do
 		grep -qF "$(basename "$f")" <<<"$deploy" ||
 		    fail_with "DEPLOYMENT does not name $(basename "$f")" || return 1
 	done

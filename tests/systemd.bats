@@ -139,8 +139,10 @@ start_activated() {
 	wait_file "$SOCK" "$LAST_PID"
 	run env -i PATH="$PATH" REQUEST_METHOD=GET SCRIPT_NAME=/health \
 	    cgi-fcgi -bind -connect "$SOCK"
-	run wait "$LAST_PID"
-	[ "$status" -eq 78 ]
+	# wait, not "run wait": only this shell can wait for its child.
+	local rc=0
+	wait "$LAST_PID" || rc=$?
+	[ "$rc" -eq 78 ] || fail_with "exit status $rc, not 78"
 	# systemd-socket-activate's own lines, then exactly one of ours.
 	run -0 grep -v -e '^Listening on ' -e '^Communication attempt' \
 	    -e '^Execing ' "$D/activate.err"

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -16,9 +17,22 @@ read_fd_body(void *ctx, char *dst, size_t len)
 	return read_all(*(int *)ctx, dst, len);
 }
 
+/*
+ * Some servers (lighttpd's mod_cgi) send SIGTERM as soon as they hold
+ * the whole response, which would kill us before the log line is
+ * written.  The body has been read by now, so nothing can hang: hold
+ * the stop signals from here on; they die with the process at exit.
+ */
 static int
 write_fd(void *ctx, const char *p, size_t len)
 {
+	sigset_t	 stopset;
+
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGINT);
+	sigaddset(&stopset, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stopset, NULL);
 	return write_all(*(int *)ctx, p, len);
 }
 

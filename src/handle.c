@@ -107,13 +107,19 @@ content_type_ok(const char *ct)
 /*
  * Reads and discards a body that was refused unread, up to a bound, so
  * the web server can finish sending it and the client sees our answer
- * instead of a reset connection.
+ * instead of a reset connection.  Apache's mod_cgid resets it even for
+ * a few bytes left unread (the unix socket to the program is closed
+ * with data in it), so every answer that did not read the body drains
+ * it, whatever the status.
  */
 static void
-drain(struct state *st, const struct request *req, size_t declared)
+drain(struct state *st, const struct request *req)
 {
-	size_t	 n;
+	size_t	 declared, n;
 
+	if (req->content_length == NULL ||
+	    parse_size(req->content_length, SIZE_MAX, &declared) == -1)
+		return;
 	if (declared > DRAIN_LIMIT)
 		declared = DRAIN_LIMIT;
 	if (buf_reserve(&st->body, DRAIN_CHUNK) == -1)
@@ -126,7 +132,8 @@ drain(struct state *st, const struct request *req, size_t declared)
 	}
 }
 
-static void
+/* Returns 1 when the body was read (or drained), 0 when it was not. */
+static int
 check_event(const struct config *cfg, const struct sink *sink,
     struct state *st, const struct request *req, struct response *r)
 {
@@ -141,12 +148,12 @@ check_event(const struct config *cfg, const struct sink *sink,
 	}
 	if (req->content_length == NULL) {
 		reject(r, 411, NULL, "no Content-Length");
-		return;
+		return 0;
 	}
 	if (parse_size(req->content_length, SIZE_MAX, &len) == -1) {
 		reject(r, 400, "Invalid Content-Length",
 		    "Content-Length is not a decimal number");
-		return;
+		return 0;
 	}
 	if (len > cfg->max_body) {
 		snprintf(r->reason_buf, sizeof(r->reason_buf),
@@ -163,12 +170,12 @@ check_event(const struct config *cfg, const struct sink *sink,
 	st->body.len = 0;
 	if (buf_reserve(&st->body, len) == -1) {
 		reject(r, 500, "Out of memory", "out of memory for the body");
-		return;
+		return 0;
 	}
 	if (len > 0 && req->read_body(req->read_ctx, st->body.data, len) == -1) {
 		reject(r, 400, "Body shorter than Content-Length",
 		    "body ended before Content-Length bytes");
-		return;
+		return 1;
 	}
 	st->body.len = len;
 	st->body.data[len] = '\0';
@@ -177,17 +184,17 @@ check_event(const struct config *cfg, const struct sink *sink,
 	    r->reason_buf, sizeof(r->reason_buf));
 	if (er == EVENT_NOMEM) {
 		reject(r, 500, "Out of memory", "out of memory while parsing");
-		return;
+		return 1;
 	}
 	if (er != EVENT_OK) {
 		reject(r, 422, NULL, r->reason_buf);
 		r->details = st->details.data;
-		return;
+		return 1;
 	}
 	st->have_event = 1;
 	r->status = 202;
 	if (sink->store == NULL)
-		return;
+		return 1;
 	sr = sink->store(sink->ctx, &st->event, req, st->body.data, len,
 	    r->reason_buf, sizeof(r->reason_buf));
 	if (sr == STORE_DUPLICATE) {
@@ -197,15 +204,15 @@ check_event(const struct config *cfg, const struct sink *sink,
 		reject(r, 503, NULL, r->reason_buf);
 		r->extra = "Retry-After: 30\r\n";
 	}
-	return;
+	return 1;
 
 refuse_unread:
-	if (req->content_length != NULL &&
-	    parse_size(req->content_length, SIZE_MAX, &len) == 0)
-		drain(st, req, len);
+	drain(st, req);
+	return 1;
 }
 
-static void
+/* Returns 1 when the body was read (or drained), 0 when it was not. */
+static int
 route(const struct config *cfg, const struct sink *sink, struct state *st,
     const struct request *req, struct response *r)
 {
@@ -214,7 +221,7 @@ route(const struct config *cfg, const struct sink *sink, struct state *st,
 
 	if (req->transport_error != NULL) {
 		reject(r, 400, NULL, req->transport_error);
-		return;
+		return 0;
 	}
 	if (path_matches(path, len, cfg->health_path, cfg->health_path_len)) {
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
@@ -226,18 +233,18 @@ route(const struct config *cfg, const struct sink *sink, struct state *st,
 			reject(r, 405, NULL, "health check takes GET or HEAD");
 			r->extra = "Allow: GET, HEAD\r\n";
 		}
-		return;
+		return 0;
 	}
 	if (!path_matches(path, len, cfg->event_path, cfg->event_path_len)) {
 		reject(r, 404, NULL, "no such path");
-		return;
+		return 0;
 	}
 	if (strcmp(m, "POST") != 0) {
 		reject(r, 405, NULL, "events take POST");
 		r->extra = "Allow: POST\r\n";
-		return;
+		return 0;
 	}
-	check_event(cfg, sink, st, req, r);
+	return check_event(cfg, sink, st, req, r);
 }
 
 /* Builds the response body and the whole CGI response in st->out. */
@@ -272,6 +279,8 @@ void
 handle(const struct config *cfg, const struct sink *sink, struct state *st,
     const struct request *req, struct response *r, struct log_record *rec)
 {
+	int	 consumed = 0;
+
 	memset(r, 0, sizeof(*r));
 	r->backlog = -1;
 	memset(rec, 0, sizeof(*rec));
@@ -285,7 +294,9 @@ handle(const struct config *cfg, const struct sink *sink, struct state *st,
 	else if (cfg->error[0] != '\0')
 		reject(r, 500, "Server configuration error", cfg->error);
 	else
-		route(cfg, sink, st, req, r);
+		consumed = route(cfg, sink, st, req, r);
+	if (!consumed)
+		drain(st, req);
 	render(st, req, r);
 
 	rec->status = r->status;

@@ -1,0 +1,51 @@
+# A minimal Apache httpd 2.4 of the suite's own, in $D, on 127.0.0.1 and
+# a free port, with the recipe (already derived into $D/nsps.conf)
+# included.  Shared by the mod_fcgid and mod_cgid suites.
+
+APACHE_MODULES=${APACHE_MODULES:-/usr/lib/apache2/modules}
+
+apache_binary() {
+	local b
+	for b in apache2 /usr/sbin/apache2 httpd; do
+		command -v "$b" && return 0
+	done
+	return 0
+}
+
+# apache_launch EXTRA-MODULE...: (APACHE_MPM picks the MPM, event by
+# default) writes $D/apache.conf, checks it, starts
+# the server in the foreground and waits for the health check.  Sets
+# BASE and APACHE_PID.
+apache_launch() {
+	local port user m mods=""
+	port=$(free_port) || return 1
+	user=$(server_user)
+	for m in "mpm_${APACHE_MPM:-event}" authz_core alias "$@"; do
+		mods="${mods}LoadModule ${m}_module $APACHE_MODULES/mod_$m.so"$'\n'
+	done
+	cat > "$D/apache.conf" <<-CONF
+	ServerRoot "$D"
+	ServerName 127.0.0.1
+	Listen 127.0.0.1:$port
+	PidFile "$D/run/apache.pid"
+	DefaultRuntimeDir "$D/run"
+	Mutex file:$D/run default
+	$mods
+	${user:+User $user}
+	${user:+Group $(id -gn "$user" 2>/dev/null)}
+	ErrorLog "$D/error.log"
+	LogLevel warn
+	DocumentRoot "$D/htdocs"
+	StartServers 1
+	ServerLimit ${APACHE_SERVERS:-1}
+	${APACHE_THREADS-ThreadsPerChild 8}
+	MaxRequestWorkers ${APACHE_SERVERS:-8}
+	$APACHE_EXTRA
+	Include "$D/nsps.conf"
+	CONF
+	"$(apache_binary)" -t -f "$D/apache.conf" >&2 || return 1
+	start_bg apache "$(apache_binary)" -DFOREGROUND -f "$D/apache.conf"
+	APACHE_PID=$LAST_PID
+	BASE=http://127.0.0.1:$port/nsps
+	wait_http "$BASE/health" "$APACHE_PID"
+}

@@ -1,0 +1,207 @@
+# Starting and stopping real servers for the bats suites: a free port on
+# 127.0.0.1, processes started in their own process group with their
+# PIDs recorded, a bounded readiness poll with curl, and a stop that
+# takes down exactly what was started (also when a test failed).
+#
+# A suite calls servers_init once (in setup_file), start_bg for each
+# daemon, and servers_stop_all in teardown_file.
+
+# Web servers live in sbin, which an ordinary user's PATH may lack.
+case :$PATH: in
+*:/usr/sbin:*) ;;
+*) PATH=$PATH:/usr/sbin:/sbin ;;
+esac
+
+# servers_init DIR: DIR holds the PID list and the servers' files.
+servers_init() {
+	SERVERS_DIR=$1
+	SERVERS_PIDS=$SERVERS_DIR/pids
+	mkdir -p "$SERVERS_DIR"
+	: > "$SERVERS_PIDS"
+	export SERVERS_DIR SERVERS_PIDS
+}
+
+# port_in_use PORT: the kernel's tables hold a socket on that local port,
+# in any state.
+port_in_use() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+	    awk -v p=":$hex" 'substr($2, length($2) - 4) == p { f = 1 } END { exit !f }'
+}
+
+# free_port: prints a port on 127.0.0.1 that nothing uses right now.
+# Chosen at random below the kernel's ephemeral range, so that client
+# sockets do not take it between now and the server's bind.
+free_port() {
+	local port i
+	for i in $(seq 1 100); do
+		port=$((20000 + RANDOM % 12000))
+		port_in_use "$port" && continue
+		# Nothing answers on it either.
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	echo "free_port: no free port found" >&2
+	return 1
+}
+
+# start_bg NAME CMD [ARGS...]: runs CMD in the background, in a process
+# group of its own (so its children can be stopped with it), stdout and
+# stderr to $SERVERS_DIR/NAME.out and NAME.err.  Prints nothing; the PID
+# is recorded and also left in $LAST_PID.
+start_bg() {
+	local name=$1
+	shift
+	setsid "$@" > "$SERVERS_DIR/$name.out" 2> "$SERVERS_DIR/$name.err" \
+	    < /dev/null &
+	LAST_PID=$!
+	echo "$LAST_PID $name" >> "$SERVERS_PIDS"
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	local state
+	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[ -n "$state" ] && [[ $state != Z* ]]
+}
+
+# wait_http URL PID [TRIES]: polls URL with curl every 0.05 s until any
+# HTTP answer comes back (at most TRIES times, default 100, so 5 s),
+# failing early when PID has died.  The server's stderr is shown on
+# failure.
+wait_http() {
+	local url=$1 pid=$2 tries=${3:-100} code
+	while [ "$tries" -gt 0 ]; do
+		code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url") || :
+		[ "$code" != 000 ] && [ -n "$code" ] && return 0
+		alive "$pid" || break
+		sleep 0.05
+		tries=$((tries - 1))
+	done
+	echo "wait_http: no answer from $url (pid $pid)" >&2
+	tail -n 20 "$SERVERS_DIR"/*.err "$SERVERS_DIR"/*.log >&2 2>/dev/null
+	return 1
+}
+
+# wait_file PATH PID [TRIES]: like wait_http, for a socket or file.
+wait_file() {
+	local path=$1 pid=$2 tries=${3:-100}
+	while [ "$tries" -gt 0 ]; do
+		[ -e "$path" ] && return 0
+		alive "$pid" || break
+		sleep 0.05
+		tries=$((tries - 1))
+	done
+	echo "wait_file: $path did not appear (pid $pid)" >&2
+	return 1
+}
+
+# stop_pid PID: SIGTERM to its process group, up to 2 s for it to go,
+# then SIGKILL.  Only ever signals the group that start_bg created.
+stop_pid() {
+	local pid=$1 i
+	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null ||
+	    return 0
+	for i in $(seq 1 40); do
+		alive "$pid" || break
+		sleep 0.05
+	done
+	kill -KILL -- "-$pid" 2>/dev/null || :
+	wait "$pid" 2>/dev/null || :
+	return 0
+}
+
+# servers_stop_all: stops every recorded process group, newest first.
+servers_stop_all() {
+	local pid name
+	[ -n "${SERVERS_PIDS:-}" ] && [ -f "$SERVERS_PIDS" ] || return 0
+	tac "$SERVERS_PIDS" | while read -r pid name; do
+		stop_pid "$pid"
+	done
+	: > "$SERVERS_PIDS"
+}
+
+# retry N CMD...: runs CMD up to N times until it succeeds (a port taken
+# between free_port and bind is the usual reason for a second try).
+# Only what a failed try started is stopped.
+retry() {
+	local n=$1 i before
+	shift
+	for i in $(seq 1 "$n"); do
+		before=$(wc -l < "$SERVERS_PIDS")
+		"$@" && return 0
+		tail -n "+$((before + 1))" "$SERVERS_PIDS" | tac |
+		    while read -r pid name; do
+			stop_pid "$pid"
+		done
+		sed -i "$((before + 1)),\$d" "$SERVERS_PIDS"
+	done
+	return 1
+}
+
+# server_user: prints the user a server must drop to when the suite
+# runs as root (Apache and nginx refuse or misbehave as root), empty
+# otherwise.
+server_user() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	if id www-data >/dev/null 2>&1; then
+		echo www-data
+	else
+		echo nobody
+	fi
+}
+
+# make_shared_dir: a fresh directory every user can traverse, for
+# servers that drop privileges and must still reach the binary, the
+# token file and the sockets.  bats' own temporary directories are
+# private to the user running the tests.
+make_shared_dir() {
+	local d
+	d=$(mktemp -d "${TMPDIR:-/tmp}/nsps-srv.XXXXXX") || return 1
+	chmod 755 "$d"
+	echo "$d"
+}
+
+# derive_config SRC DST OLD=NEW...: DST is SRC with each OLD string
+# replaced by NEW (ports, paths, user).  Each OLD must occur in SRC, so a
+# recipe that changes under the test fails it rather than going untested.
+derive_config() {
+	local src=$1 dst=$2 pair old new text
+	shift 2
+	text=$(cat "$src") || return 1
+	for pair in "$@"; do
+		old=${pair%%=*}
+		new=${pair#*=}
+		[[ $text == *"$old"* ]] || {
+			echo "derive_config: '$old' not in $src" >&2
+			return 1
+		}
+		text=${text//"$old"/"$new"}
+	done
+	printf '%s\n' "$text" > "$dst"
+}
+
+# connector_files DIR [MAX_BODY_BYTES]: what every recipe points at, in
+# DIR: a copy of the binary the web server's user can run, the token
+# file (readable by that user only) and the dotenv file naming it.
+connector_files() {
+	local dir=$1 max=${2:-} user
+	user=$(server_user)
+	install -m 755 "$NSPS_CONNECTOR" "$dir/nsps-connector" || return 1
+	printf '%s\n' "$TOKEN" > "$dir/token"
+	chmod 640 "$dir/token"
+	{
+		echo "# written by the test suite"
+		echo "API_TOKEN_FILE=$dir/token"
+		[ -z "$max" ] || echo "MAX_BODY_BYTES=$max"
+	} > "$dir/nsps.env"
+	chmod 640 "$dir/nsps.env"
+	mkdir -p "$dir/run" "$dir/htdocs"
+	if [ -n "$user" ]; then
+		chgrp "$(id -gn "$user")" "$dir/token" "$dir/nsps.env" || return 1
+		chown "$user" "$dir/run" || return 1
+	fi
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env bats
+# End to end behind a real lighttpd with mod_cgi: the configuration is
+# contrib/lighttpd-cgi.conf with only paths changed, included from a
+# minimal server configuration on 127.0.0.1 and a free port.
+
+load helper
+load lib/servers
+load lib/contract
+
+CONNECTOR_MAX=65536
+
+launch() {
+	local port user
+	port=$(free_port) || return 1
+	user=$(server_user)
+	derive_config "$TESTS_DIR/../contrib/lighttpd-cgi.conf" "$D/nsps.conf" \
+	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
+	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" \
+	    "/var/log/lighttpd/nsps-connector.log=$D/run/breakage.log" || return 1
+	cat > "$D/lighttpd.conf" <<-CONF
+	server.document-root = "$D/htdocs"
+	server.bind = "127.0.0.1"
+	server.errorlog = "$D/run/error.log"
+	server.port = $port
+	${user:+server.username = \"$user\"}
+	${user:+server.groupname = \"$(id -gn "$user" 2>/dev/null)\"}
+	include "$D/nsps.conf"
+	CONF
+	lighttpd -tt -f "$D/lighttpd.conf" >&2 || return 1
+	start_bg lighttpd lighttpd -D -f "$D/lighttpd.conf"
+	BASE=http://127.0.0.1:$port/nsps
+	wait_http "$BASE/health" "$LAST_PID"
+}
+
+setup_file() {
+	command -v lighttpd >/dev/null ||
+	    skip "lighttpd is not installed (.ci/deps installs it)"
+	D=$(make_shared_dir)
+	export D
+	servers_init "$D"
+	connector_files "$D" "$CONNECTOR_MAX"
+	mkdir -m 755 "$D/bin"
+	mv "$D/nsps-connector" "$D/bin/"
+	retry 3 launch
+	export BASE LOG=$D/run/breakage.log
+}
+
+teardown_file() {
+	servers_stop_all
+	[ -z "${D:-}" ] || rm -rf "$D"
+}
+
+@test "lighttpd-cgi: the NSPS documentation's sample is 202 and logged in server.breakagelog" {
+	contract_doc_sample "$BASE" "$LOG"
+}
+@test "lighttpd-cgi: wrong token is 401" { contract_wrong_token "$BASE" "$LOG"; }
+@test "lighttpd-cgi: missing token is 401" { contract_missing_token "$BASE" "$LOG"; }
+@test "lighttpd-cgi: broken body is 422 with details" { contract_broken_body "$BASE" "$LOG"; }
+@test "lighttpd-cgi: GET on the event path is 405 with Allow" { contract_get_event_path "$BASE" "$LOG"; }
+@test "lighttpd-cgi: unknown path is 404: the connector's under the mount, the server's outside" { contract_unknown_path "$BASE" "$LOG"; }
+@test "lighttpd-cgi: 404 and 405 on a POST with a body always reach the client" { contract_refused_unread "$BASE" "$LOG"; }
+@test "lighttpd-cgi: health check GET and HEAD are 200" { contract_health "$BASE" "$LOG"; }
+@test "lighttpd-cgi: wrong Content-Type is 415" { contract_wrong_content_type "$BASE" "$LOG"; }
+@test "lighttpd-cgi: over the connector's limit is the connector's 413" {
+	contract_over_connector_limit "$BASE" "$LOG" $((1024 * 1024))
+}
+@test "lighttpd-cgi: over server.max-request-size is lighttpd's own 413" {
+	contract_over_server_limit "$BASE" "$LOG" $((3 * 1024 * 1024))
+}
+@test "lighttpd-cgi: 50 events in a row are all 202" {
+	contract_many "$BASE" "$LOG" 50
+}
+@test "lighttpd-cgi: POST without Content-Length is lighttpd's 411" {
+	contract_no_length "$BASE" "$LOG" 411 server
+}
+@test "lighttpd-cgi: Content-Length -1 is lighttpd's 400" {
+	contract_bad_length "$BASE" "$LOG" 400 server
+}
+@test "lighttpd-cgi: a chunked body is buffered and the event is 202" {
+	contract_chunked "$BASE" "$LOG" 202 connector
+}
+
+# CGI reads its configuration per request: with no token configured it
+# answers 500 INTERNAL_ERROR and logs why, and never takes a default.
+@test "lighttpd-cgi: no token configured is a 500 INTERNAL_ERROR and a log line" {
+	cp "$D/nsps.env" "$D/nsps.env.saved"
+	grep -v '^API_TOKEN_FILE=' "$D/nsps.env.saved" > "$D/nsps.env"
+	log_mark "$LOG"
+	post "$BASE/process-event" "$FIX/nsps-doc-sample.json"
+	cp "$D/nsps.env.saved" "$D/nsps.env"
+	assert_error 500 INTERNAL_ERROR
+	assert_logged_part "$LOG" "500 INTERNAL_ERROR"
+	log_new "$LOG" | grep -qF "no API token configured"
+	post "$BASE/process-event" "$FIX/nsps-doc-sample.json"
+	assert_status 202
+}

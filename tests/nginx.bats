@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+# End to end behind a real nginx: contrib/nginx.conf (with only paths
+# changed) inside a minimal server on 127.0.0.1 and a free port, and the
+# connector run by spawn-fcgi -n exactly as ExecStart in
+# contrib/nsps-connector-spawn-fcgi.service says (paths and users
+# changed).  The connector's stderr is spawn-fcgi's.
+
+load helper
+load lib/servers
+load lib/contract
+
+CONNECTOR_MAX=65536
+
+# spawn_fcgi_command: the recipe's ExecStart, with paths (and users)
+# changed, one word a line.
+spawn_fcgi_command() {
+	local unit=$TESTS_DIR/../contrib/nsps-connector-spawn-fcgi.service
+	local cmd user=$(server_user)
+	derive_config "$unit" "$D/spawn.service" \
+	    "/run/nsps-connector/fcgi.sock=$D/run/fcgi.sock" \
+	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
+	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" \
+	    "/usr/bin/spawn-fcgi=$(command -v spawn-fcgi)" || return 1
+	cmd=$(sed -n 's/^ExecStart=//p' "$D/spawn.service")
+	if [ -n "$user" ]; then
+		cmd=${cmd//-u nsps -g nsps/-u $user -g $(id -gn "$user")}
+		cmd=${cmd//-U www-data -G www-data/-U $user -G $(id -gn "$user")}
+	else
+		# Not root: nobody to switch to, and the socket stays ours.
+		cmd=${cmd//-u nsps -g nsps /}
+		cmd=${cmd//-U www-data -G www-data /}
+	fi
+	printf '%s\n' $cmd
+}
+
+# start_nginx NAME PORT SNIPPET: an nginx of the suite's own including
+# SNIPPET; its files are named after NAME.  Sets BASE.
+start_nginx() {
+	local name=$1 port=$2 snippet=$3 user
+	user=$(server_user)
+	cat > "$D/$name.conf" <<-CONF
+	daemon off;
+	master_process on;
+	worker_processes 1;
+	${user:+user $user $(id -gn "$user");}
+	pid $D/run/$name.pid;
+	error_log $D/$name-error.log warn;
+	events { worker_connections 64; }
+	http {
+		access_log off;
+		client_body_temp_path $D/tmp/body;
+		fastcgi_temp_path $D/tmp/fastcgi;
+		proxy_temp_path $D/tmp/proxy;
+		uwsgi_temp_path $D/tmp/uwsgi;
+		scgi_temp_path $D/tmp/scgi;
+		server {
+			listen 127.0.0.1:$port;
+			server_name localhost;
+			include $snippet;
+		}
+	}
+	CONF
+	nginx -t -p "$D" -c "$D/$name.conf" -e "$D/$name-error.log" 2>&1 |
+	    grep -q 'test is successful' || return 1
+	start_bg "$name" nginx -p "$D" -c "$D/$name.conf" -e "$D/$name-error.log"
+	BASE=http://127.0.0.1:$port/nsps
+	wait_http "$BASE/health" "$LAST_PID"
+}
+
+launch() {
+	local port user sock=$D/run/fcgi.sock
+	port=$(free_port) || return 1
+	user=$(server_user)
+	derive_config "$TESTS_DIR/../contrib/nginx.conf" "$D/nsps.conf" \
+	    "unix:/run/nsps-connector/fcgi.sock=unix:$sock" || return 1
+	cp /etc/nginx/fastcgi_params "$D/fastcgi_params"
+	mkdir -p "$D/tmp"
+	[ -z "$user" ] || chown "$user" "$D/tmp"
+	rm -f "$sock"
+	mapfile -t spawn < <(spawn_fcgi_command) || return 1
+	[ "${#spawn[@]}" -gt 3 ] || return 1
+	start_bg spawn-fcgi env -i PATH="$PATH" \
+	    "$(sed -n 's/^Environment=//p' "$D/spawn.service")" "${spawn[@]}"
+	wait_file "$sock" "$LAST_PID" || return 1
+	start_nginx nginx "$port" "$D/nsps.conf"
+}
+
+setup_file() {
+	command -v nginx >/dev/null ||
+	    skip "nginx is not installed (.ci/deps installs it)"
+	command -v spawn-fcgi >/dev/null ||
+	    skip "spawn-fcgi is not installed (.ci/deps installs it)"
+	D=$(make_shared_dir)
+	export D
+	servers_init "$D"
+	connector_files "$D" "$CONNECTOR_MAX"
+	mkdir -m 755 "$D/bin"
+	mv "$D/nsps-connector" "$D/bin/"
+	retry 3 launch
+	export BASE LOG=$D/spawn-fcgi.err
+}
+
+teardown_file() {
+	servers_stop_all
+	[ -z "${D:-}" ] || rm -rf "$D"
+}
+
+@test "nginx: the socket is mode 0660 and the connector does not run as root" {
+	run -0 stat -c %a "$D/run/fcgi.sock"
+	[ "$output" = 660 ]
+	if [ -n "$(server_user)" ]; then
+		run -0 stat -c %U "$D/run/fcgi.sock"
+		[ "$output" = "$(server_user)" ]
+		# spawn-fcgi -n became the connector: same PID.
+		run -0 ps -o user=,comm= -p "$(awk '$2 == "spawn-fcgi" { print $1 }' "$SERVERS_PIDS")"
+		[ "$output" = "$(server_user) nsps-connector" ] ||
+		    [ "$output" = "$(printf '%-8s nsps-connector' "$(server_user)")" ]
+	fi
+}
+@test "nginx: the NSPS documentation's sample is 202 and logged on spawn-fcgi's stderr" {
+	contract_doc_sample "$BASE" "$LOG"
+	! grep -qF "Received event" "$D/nginx-error.log"
+}
+@test "nginx: wrong token is 401" { contract_wrong_token "$BASE" "$LOG"; }
+@test "nginx: missing token is 401" { contract_missing_token "$BASE" "$LOG"; }
+@test "nginx: broken body is 422 with details" { contract_broken_body "$BASE" "$LOG"; }
+@test "nginx: GET on the event path is 405 with Allow" { contract_get_event_path "$BASE" "$LOG"; }
+@test "nginx: unknown path is 404: the connector's under the mount, the server's outside" { contract_unknown_path "$BASE" "$LOG"; }
+@test "nginx: 404 and 405 on a POST with a body always reach the client" { contract_refused_unread "$BASE" "$LOG"; }
+@test "nginx: health check GET and HEAD are 200" { contract_health "$BASE" "$LOG"; }
+@test "nginx: wrong Content-Type is 415" { contract_wrong_content_type "$BASE" "$LOG"; }
+@test "nginx: over the connector's limit is the connector's 413" {
+	contract_over_connector_limit "$BASE" "$LOG" $((1024 * 1024))
+}
+@test "nginx: over client_max_body_size is nginx's own 413" {
+	contract_over_server_limit "$BASE" "$LOG" $((3 * 1024 * 1024))
+}
+@test "nginx: 50 events in a row are all 202" { contract_many "$BASE" "$LOG" 50; }
+# fastcgi_params sends CONTENT_LENGTH even when empty; the connector
+# takes an empty value as malformed (400), not as absent (411).
+@test "nginx: POST without Content-Length is the connector's 400 (empty CONTENT_LENGTH)" {
+	contract_no_length "$BASE" "$LOG" 400 connector
+	assert_json .error "Invalid Content-Length"
+}
+@test "nginx: Content-Length -1 is nginx's 400" {
+	contract_bad_length "$BASE" "$LOG" 400 server
+}
+@test "nginx: a chunked body is buffered and the event is 202" {
+	contract_chunked "$BASE" "$LOG" 202 connector
+}
+@test "nginx: a chunked body over client_max_body_size is nginx's 413" {
+	contract_chunked_over_limit "$BASE" "$LOG" $((3 * 1024 * 1024)) 413 server
+}
+
+@test "nginx: the recipe leaves fastcgi_keep_conn off" {
+	! grep -q '^[^#]*fastcgi_keep_conn' "$D/nsps.conf"
+	grep -q '^[[:space:]]*#.*fastcgi_keep_conn' "$D/nsps.conf"
+}
+
+# nginx with the systemd units instead of spawn-fcgi: the socket made as
+# nsps-connector.socket says (group and mode), the connector started on
+# the first connection with its token where LoadCredential= puts it.
+@test "nginx: behind systemd socket activation (systemd-socket-activate)" {
+	command -v systemd-socket-activate >/dev/null ||
+	    skip "systemd-socket-activate is not installed (.ci/deps installs systemd)"
+	local units=$TESTS_DIR/../contrib sock=$D/run/activated.sock
+	local env mode group port
+	mode=$(sed -n 's/^SocketMode=//p' "$units/nsps-connector.socket")
+	group=$(sed -n 's/^SocketGroup=//p' "$units/nsps-connector.socket")
+	env=$(sed -n 's/^Environment=//p' "$units/nsps-connector.service")
+	[ "$env" = "API_TOKEN_FILE=%d/token" ]
+	mkdir -m 700 "$D/creds"
+	printf '%s\n' "$TOKEN" > "$D/creds/token"
+	chmod 400 "$D/creds/token"
+	start_bg activate env -i PATH="$PATH" systemd-socket-activate \
+	    -l "$sock" -E "${env//%d/$D/creds}" "$D/bin/nsps-connector"
+	wait_file "$sock" "$LAST_PID"
+	# What systemd does with SocketGroup= and SocketMode=.
+	[ -z "$(server_user)" ] || chgrp "$group" "$sock"
+	chmod "$mode" "$sock"
+	sed "s|unix:$D/run/fcgi.sock|unix:$sock|" "$D/nsps.conf" > "$D/activated.conf"
+	port=$(free_port)
+	start_nginx nginx-activated "$port" "$D/activated.conf"
+	log_mark "$D/activate.err"
+	post "$BASE/process-event" "$FIX/nsps-doc-sample.json"
+	assert_status 202
+	assert_logged "$D/activate.err" "Received event: SIM/Updated | bill status: open"
+	post "$BASE/process-event" "$FIX/missing-pb-data.json"
+	assert_error 422 VALIDATION_ERROR
+}

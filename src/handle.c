@@ -146,7 +146,8 @@ check_event(const struct config *cfg, const struct sink *sink,
 		r->extra = "WWW-Authenticate: Bearer\r\n";
 		goto refuse_unread;
 	}
-	if (req->content_length == NULL) {
+	/* RFC 3875 4.1.2: an empty CONTENT_LENGTH is no length either. */
+	if (req->content_length == NULL || *req->content_length == '\0') {
 		reject(r, 411, NULL, "no Content-Length");
 		return 0;
 	}

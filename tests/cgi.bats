@@ -238,14 +238,16 @@ load helper
 	done
 }
 
-@test "cgi: POST without CONTENT_LENGTH is 411" {
+@test "cgi: POST without CONTENT_LENGTH, or with an empty one, is 411" {
 	run_cgi --body "$FIX/nsps-doc-sample.json" API_TOKEN="$TOKEN" REQUEST_METHOD=POST \
 	    SCRIPT_NAME=/process-event HTTP_AUTHORIZATION="Bearer $TOKEN"
+	assert_error 411 VALIDATION_ERROR
+	post_event "$FIX/nsps-doc-sample.json" CONTENT_LENGTH=
 	assert_error 411 VALIDATION_ERROR
 }
 
 @test "cgi: CONTENT_LENGTH that is not plain digits is 400" {
-	for cl in -1 +5 ' 5' '5 ' abc 1e3 0x10 '' 99999999999999999999999; do
+	for cl in -1 +5 ' 5' '5 ' abc 1e3 0x10 99999999999999999999999; do
 		post_event "$FIX/nsps-doc-sample.json" CONTENT_LENGTH="$cl"
 		assert_error 400 VALIDATION_ERROR || { echo "length '$cl'"; return 1; }
 	done

@@ -82,9 +82,19 @@ AC_DEFUN([NSPS_BUILD_OPTIONS], [
 
 	FUZZ_CFLAGS=
 	AS_IF([test "x$enable_fuzzing" = xyes], [
-		nsps_fuzz_ok=
-		NSPS_TRY_LDFLAG([-fsanitize=fuzzer,address,undefined], [nsps_fuzz_ok])
-		AS_IF([test -z "$nsps_fuzz_ok"],
+		# libFuzzer brings main() and wants the entry point.
+		AC_MSG_CHECKING([whether $CC builds libFuzzer targets])
+		nsps_save_CFLAGS=$CFLAGS
+		CFLAGS="$CFLAGS -fsanitize=fuzzer,address,undefined"
+		AC_LINK_IFELSE([AC_LANG_SOURCE([[
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return d[0] == n; }
+		]])], [nsps_fuzz_ok=yes], [nsps_fuzz_ok=no])
+		CFLAGS=$nsps_save_CFLAGS
+		AC_MSG_RESULT([$nsps_fuzz_ok])
+		AS_IF([test "x$nsps_fuzz_ok" != xyes],
 		    [AC_MSG_ERROR([--enable-fuzzing needs clang with libFuzzer (CC=clang, package libclang-rt-dev)])])
 		FUZZ_CFLAGS="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 	])

@@ -246,6 +246,7 @@ void	 log_msg(const char *, ...)
 int	 serve_fcgi(const struct config *, const struct sink *, int);
 int	 serve_cgi(const struct config *, const struct sink *);
 int	 serve_file(const struct config *, const struct sink *, int);
+const char *http_parse_head(char *, struct request *);
 int	 serve_request(const struct config *, const struct sink *,
 	    struct state *, const struct request *,
 	    int (*)(void *, const char *, size_t), void *);

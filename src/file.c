@@ -191,9 +191,15 @@ parse_header(char *line, struct request *req)
 	return NULL;
 }
 
-/* Splits the head into lines (CRLF or LF) and parses each. */
-static const char *
-parse_head(char *head, struct request *req)
+/*
+ * Splits the head into lines (CRLF or LF) and parses each, filling req
+ * with pointers into head.  head is the request head without its blank
+ * line, NUL-terminated and holding no other NUL.  Returns NULL, or why
+ * the request is malformed.  Kept apart from the reading so it can be
+ * fuzzed on its own.
+ */
+const char *
+http_parse_head(char *head, struct request *req)
 {
 	char		*line, *next, *nl;
 	const char	*why;
@@ -275,7 +281,7 @@ serve_file(const struct config *cfg, const struct sink *sink, int fd)
 		if (memchr(head.data, '\0', (size_t)hlen - 1) != NULL)
 			why = "NUL byte in the request head";
 		else
-			why = parse_head(head.data, &req);
+			why = http_parse_head(head.data, &req);
 	}
 	if (why == NULL && req.content_length == NULL) {
 		if (read_rest(&rd, &rest, cfg->max_body) == -1)

@@ -222,7 +222,7 @@ dotenv_parse(const char *data, size_t len,
 		if (p == eol || *p == '#')
 			goto next;
 		if ((size_t)(eol - p) > 7 && strncmp(p, "export ", 7) == 0)
-			for (p += 7; *p == ' '; p++)
+			for (p += 7; p < eol && *p == ' '; p++)
 				continue;
 		for (k = p; p < eol && is_key_char((unsigned char)*p); p++)
 			continue;

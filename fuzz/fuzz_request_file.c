@@ -2,7 +2,8 @@
  * The request-file (raw HTTP) head parser, http_parse_head(), on the
  * head exactly as serve_file() cuts it from its input: up to the first
  * blank line, no NUL bytes.  A head it accepts must give a method made
- * of token characters and a path that starts with '/' and has no query.
+ * of token characters, a path that starts with '/' and has no query,
+ * and no control character other than HTAB in any value.
  */
 #include "config.h"
 
@@ -11,6 +12,18 @@
 
 #include "extern.h"
 #include "common.h"
+
+static int
+clean(const char *s)
+{
+	if (s == NULL)
+		return 1;
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') ||
+		    (unsigned char)*s == 0x7f)
+			return 0;
+	return 1;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -42,7 +55,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    strcspn(req.method, " \t\r\n:/") != strlen(req.method) ||
 		    req.path_info == NULL || req.path_info[0] != '/' ||
 		    strchr(req.path_info, '?') != NULL ||
-		    strpbrk(req.path_info, "\r\n") != NULL)
+		    !clean(req.path_info) || !clean(req.authorization) ||
+		    !clean(req.content_type) || !clean(req.content_length) ||
+		    !clean(req.trace_id) || !clean(req.unique_id))
 			abort();
 	} else if (*why == '\0')
 		abort();

@@ -192,6 +192,22 @@ parse_header(char *line, struct request *req)
 }
 
 /*
+ * HTTP allows no control characters in a request head but HTAB (RFC
+ * 9112 section 2.2 for bare CR; RFC 9110 section 5.5 for field values).
+ * They would otherwise reach the route match and the handler as part of
+ * a path or a header value.
+ */
+static int
+has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') ||
+		    (unsigned char)*s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/*
  * Splits the head into lines (CRLF or LF) and parses each, filling req
  * with pointers into head.  head is the request head without its blank
  * line, NUL-terminated and holding no other NUL.  Returns NULL, or why
@@ -212,6 +228,8 @@ http_parse_head(char *head, struct request *req)
 		if (nl > line && nl[-1] == '\r')
 			nl--;
 		*nl = '\0';
+		if (has_control(line))
+			return "control character in the request head";
 		if (first) {
 			if ((why = parse_request_line(line, req)) != NULL)
 				return why;

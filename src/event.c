@@ -29,6 +29,51 @@ static const unsigned char outside_ok[256] = {
 	['l'] = 1, ['s'] = 1, ['n'] = 1,
 };
 
+static int
+is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * Length of the RFC 8259 number at p, or 0 when there is none:
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, not followed by another
+ * character of a number.  json-c takes "1.", "-.5", "1.e5" and "-01".
+ */
+static size_t
+number_len(const unsigned char *p, size_t n)
+{
+	size_t	 i = 0, start;
+
+	if (i < n && p[i] == '-')
+		i++;
+	if (i < n && p[i] == '0')
+		i++;
+	else if (i < n && p[i] >= '1' && p[i] <= '9')
+		while (i < n && is_digit(p[i]))
+			i++;
+	else
+		return 0;
+	if (i < n && p[i] == '.') {
+		for (start = ++i; i < n && is_digit(p[i]); i++)
+			continue;
+		if (i == start)
+			return 0;
+	}
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		if (++i < n && (p[i] == '+' || p[i] == '-'))
+			i++;
+		for (start = i; i < n && is_digit(p[i]); i++)
+			continue;
+		if (i == start)
+			return 0;
+	}
+	if (i < n && (is_digit(p[i]) || p[i] == '.' || p[i] == 'e' ||
+	    p[i] == 'E' || p[i] == '+' || p[i] == '-'))
+		return 0;
+	return i;
+}
+
 /*
  * Bytes that need no look inside a string: printable ASCII but the
  * quote and the backslash.  Controls, escapes and UTF-8 stop the run.
@@ -44,9 +89,10 @@ static const unsigned char string_plain[256] = {
 
 /*
  * The checks json-c does not make: only JSON's own characters outside
- * strings (no NUL, BOM, quotes of another kind, comments); inside them no
- * raw control characters and only valid UTF-8 (RFC 3629: no overlong
- * forms, no surrogates, which json-c's own check lets through).
+ * strings (no NUL, BOM, quotes of another kind, comments) and numbers
+ * only as RFC 8259 writes them; inside strings no raw control characters
+ * and only valid UTF-8 (RFC 3629: no overlong forms, no surrogates,
+ * which json-c's own check lets through).
  * Returns 0, or -1 with the offending offset.
  *
  * This runs on every event before json-c does, so it skips runs of
@@ -60,8 +106,15 @@ json_strict_scan(const char *s, size_t n, size_t *bad)
 	size_t		 i = 0, len;
 
 	for (;;) {
-		while (i < n && outside_ok[p[i]])
-			i++;
+		while (i < n && outside_ok[p[i]]) {
+			/* Numbers only as RFC 8259 writes them. */
+			if (p[i] == '-' || is_digit(p[i])) {
+				if ((len = number_len(p + i, n - i)) == 0)
+					goto bad;
+				i += len;
+			} else
+				i++;
+		}
 		if (i == n)
 			return 0;
 		if (p[i] != '"')

@@ -34,3 +34,19 @@ load helper
 	run_file --stdin "$BATS_TEST_TMPDIR/req"
 	assert_status 200
 }
+
+@test "regress: numbers outside RFC 8259's grammar are 422" {
+	# json-c's strict mode takes "1.", "-.5", "1.e5", "0." and "-01";
+	# found while building the malformed corpus (tests/malformed.c).
+	local n v='"data":{"event_type":"SIM/Updated"},"pb_data":{"account_info":{"bill_status":"open"}}'
+	for n in 1. -.5 1.e5 0. -01 1true; do
+		printf '{%s,"x":%s}' "$v" "$n" > "$BATS_TEST_TMPDIR/b.json"
+		post_event "$BATS_TEST_TMPDIR/b.json"
+		assert_error 422 VALIDATION_ERROR || return 1
+	done
+	for n in -0 1e999 12345678901234567890 1E+2 -1.5e-7 0 '[0,-1,2.5e3]'; do
+		printf '{%s,"x":%s}' "$v" "$n" > "$BATS_TEST_TMPDIR/b.json"
+		post_event "$BATS_TEST_TMPDIR/b.json"
+		assert_status 202 || return 1
+	done
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+# Soak: 100,000+ requests from wrk through lighttpd and one FastCGI
+# connector process that lighttpd spawns itself (bin-path), on loopback.
+# A 2 s wrk run warms it up.  A Lua script rotates valid (202), wrong-token (401), invalid (422) and
+# over-limit (413) requests.  0 connector 5xx; the connector's open fds
+# unchanged and its RSS within SOAK_RSS_MARGIN_KB of the value after a
+# warm-up.  The figures are printed into the test log; they are not
+# benchmarks (wrk shares the machine), only the bounds are asserted.
+
+load helper
+
+SOAK_REQUESTS=100000
+SOAK_RSS_MARGIN_KB=1024
+
+setup() {
+	command -v lighttpd >/dev/null || skip "lighttpd is not installed (.ci/deps installs it)"
+	command -v wrk >/dev/null || skip "wrk is not installed (.ci/deps installs it)"
+	DIR=$BATS_TEST_TMPDIR
+	LPID=
+}
+
+teardown() {
+	if [ -n "${LPID:-}" ]; then
+		kill "$LPID" 2>/dev/null
+		wait "$LPID" 2>/dev/null
+	fi
+	return 0
+}
+
+# Starts lighttpd on a free loopback port; sets PORT and LPID.
+start_lighttpd() {
+	local try
+	for try in 1 2 3 4 5 6 7 8 9 10; do
+		PORT=$((20000 + RANDOM % 40000))
+		cat > "$DIR/lighttpd.conf" <<-EOC
+		server.document-root = "$DIR"
+		server.bind = "127.0.0.1"
+		server.port = $PORT
+		server.errorlog = "$DIR/error.log"
+		server.modules += ( "mod_fastcgi" )
+		server.max-keep-alive-requests = 10000
+		fastcgi.server = ( "/process-event" => ((
+			"socket" => "$DIR/fcgi.sock",
+			"bin-path" => "$CONNECTOR",
+			"max-procs" => 1,
+			"check-local" => "disable",
+			"bin-environment" => (
+				"API_TOKEN" => "$TOKEN",
+				"MAX_BODY_BYTES" => "4096"
+			)
+		)) )
+		EOC
+		lighttpd -D -f "$DIR/lighttpd.conf" 2>"$DIR/stderr.log" &
+		LPID=$!
+		local i
+		for i in $(seq 50); do
+			curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0
+			kill -0 "$LPID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$LPID" 2>/dev/null
+		wait "$LPID" 2>/dev/null
+		LPID=
+	done
+	fail_with "lighttpd did not start" "$(cat "$DIR/error.log" 2>/dev/null)"
+}
+
+# The connector lighttpd spawned: its child running our binary.
+connector_pid() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$LPID" ] || continue
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$(readlink -f "$CONNECTOR")" ] &&
+		    { echo "${p#/proc/}"; return 0; }
+	done
+	return 1
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+nfds() { ls "/proc/$1/fd" | wc -l; }
+
+# run_wrk SECONDS: one wrk run, 2 threads and 16 connections, its
+# summary appended to wrk.out.
+run_wrk() {
+	SOAK_TOKEN=$TOKEN wrk -t2 -c16 -d"$1"s --timeout 5s \
+	    -s "$TESTS_DIR/soak.lua" "http://127.0.0.1:$PORT/process-event" \
+	    >> "$DIR/wrk.out" 2>&1
+}
+
+# count_status CODE: answers with that status over all runs so far.
+count_status() {
+	awk -v s="$1" '$1 == "status" && $2 == s {n += $3} END {print n + 0}' "$DIR/wrk.out"
+}
+
+@test "soak: $SOAK_REQUESTS mixed requests through lighttpd and one FastCGI connector" {
+	local pid rss0 rss1 fd0 fd1 total=0 s5 code run
+	start_lighttpd
+	pid=$(connector_pid) || fail_with "no connector process under lighttpd"
+
+	run_wrk 2 || fail_with "wrk failed" "$(cat "$DIR/wrk.out")"
+	sleep 0.5
+	rss0=$(rss_kb "$pid")
+	fd0=$(nfds "$pid")
+	: > "$DIR/wrk.out"
+
+	# wrk runs for a time, not a count: 10 s runs until there are enough.
+	for run in $(seq 30); do
+		run_wrk 10 || fail_with "wrk failed" "$(cat "$DIR/wrk.out")"
+		total=$(awk '$1 == "requests" {n += $2} END {print n + 0}' "$DIR/wrk.out")
+		[ "$total" -ge "$SOAK_REQUESTS" ] && break
+	done
+	sleep 0.5
+	kill -0 "$pid" || fail_with "the connector died"
+	[ "$(connector_pid)" = "$pid" ] || fail_with "lighttpd had to respawn the connector"
+	rss1=$(rss_kb "$pid")
+	fd1=$(nfds "$pid")
+
+	s5=$(awk '$1 == "status" && $2 >= 500 {n += $3} END {print n + 0}' "$DIR/wrk.out")
+	{
+		echo "# soak: $total requests: 202=$(count_status 202)" \
+		    "401=$(count_status 401) 422=$(count_status 422)" \
+		    "413=$(count_status 413) 5xx=$s5"
+		echo "# soak: wrk runs:" $(awk '$1 == "Requests/sec:" {printf "%d/s ", $2}' "$DIR/wrk.out") \
+		    "socket errors (connect read write timeout):" \
+		    $(awk '$1 == "errors" {c += $2; r += $3; w += $4; t += $6} END {print c, r, w, t}' "$DIR/wrk.out")
+		echo "# soak: connector RSS ${rss0} KiB after warm-up, ${rss1} KiB at the end; fds $fd0 then $fd1"
+	} >&3
+
+	[ "$total" -ge "$SOAK_REQUESTS" ] || fail_with "only $total requests"
+	[ "$s5" -eq 0 ] || fail_with "$s5 answers were 5xx" "$(cat "$DIR/wrk.out")"
+	for code in 202 401 422 413; do
+		[ "$(count_status $code)" -gt 0 ] || fail_with "no $code answers"
+	done
+	[ "$(awk '$1 == "status" && $2 !~ /^(202|401|422|413)$/' "$DIR/wrk.out")" = "" ] ||
+	    fail_with "unexpected statuses" "$(cat "$DIR/wrk.out")"
+	[ "$fd1" -eq "$fd0" ] || fail_with "fds went from $fd0 to $fd1"
+	if [[ ${NSPS_HARDEN-} == *-fsanitize=* ]]; then
+		echo "# soak: RSS not compared: ASan's quarantine keeps freed memory" >&3
+	else
+		[ "$rss1" -le $((rss0 + SOAK_RSS_MARGIN_KB)) ] ||
+		    fail_with "RSS grew from $rss0 to $rss1 KiB"
+	fi
+}

@@ -142,7 +142,7 @@ serve_fcgi(const struct config *cfg, const struct sink *sink, int listen_fd)
 		if (rc < 0) {
 			if (rc == -EINTR)
 				continue;
-			log_msg("FCGX_Accept_r: %s", rc < 0 && rc > -4096 ?
+			log_msg("FCGX_Accept_r: %s", rc > -4096 ?
 			    strerror(-rc) : "failed");
 			break;
 		}

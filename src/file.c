@@ -33,6 +33,7 @@ read_file_body(void *ctx, char *dst, size_t len)
 	memcpy(dst, rd->pending, n);
 	rd->pending += n;
 	rd->npending -= n;
+	/* cppcheck-suppress knownConditionTrueFalse ; a false positive */
 	if (len > n && (rd->eof || read_all(rd->fd, dst + n, len - n) == -1)) {
 		rd->eof = 1;
 		return -1;

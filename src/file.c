@@ -54,8 +54,13 @@ write_fd(void *ctx, const char *p, size_t len)
 static ssize_t
 head_end(const char *p, size_t len)
 {
-	const char	*nl = p, *end = p + len;
+	const char	*nl, *end;
 
+	/* Before the first read p is NULL: no memchr(NULL, ...), no NULL + 0. */
+	if (len == 0)
+		return -1;
+	nl = p;
+	end = p + len;
 	while ((nl = memchr(nl, '\n', (size_t)(end - nl))) != NULL) {
 		if (nl + 1 < end && nl[1] == '\n')
 			return nl + 2 - p;

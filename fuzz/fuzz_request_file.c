@@ -39,13 +39,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(head, data, size);
 	head[size] = '\0';
-	/* As read_head() does it. */
-	if ((end = strstr(head, "\r\n\r\n")) == NULL &&
-	    (end = strstr(head, "\n\n")) == NULL) {
+	/* As read_head() does it: up to the first "\n\n" or "\n\r\n". */
+	for (end = head; (end = strchr(end, '\n')) != NULL; end++)
+		if (end[1] == '\n' || (end[1] == '\r' && end[2] == '\n'))
+			break;
+	if (end == NULL) {
 		free(head);
 		return 0;
 	}
-	hlen = (size_t)(end - head) + (end[0] == '\r' ? 4 : 2);
+	hlen = (size_t)(end - head) + (end[1] == '\n' ? 2 : 3);
 	head[hlen - 1] = '\0';
 
 	memset(&req, 0, sizeof(req));

@@ -1168,7 +1168,7 @@ run_fcgi(const char *sock, const struct kase *k, size_t i, struct counts *c)
 	struct cbuf	 req = { 0 }, params = { 0 }, in = { 0 }, out = { 0 };
 	const char	*why = "";
 	size_t		 f;
-	int		 fd, status;
+	int		 fd, status, rc, tries;
 
 	for (f = 0; f < NFIELDS; f++)
 		if (k->f[f] != NULL)
@@ -1184,7 +1184,14 @@ run_fcgi(const char *sock, const struct kase *k, size_t i, struct counts *c)
 	memcpy(sun.sun_path, sock, strlen(sock) + 1);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		die("socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	/*
+	 * The socket file appears at bind(), a moment before listen(): a
+	 * refused connection is retried for up to half a second.
+	 */
+	for (tries = 0; (rc = connect(fd, (struct sockaddr *)&sun,
+	    sizeof(sun))) == -1 && errno == ECONNREFUSED && tries < 50; tries++)
+		usleep(10000);
+	if (rc == -1) {
 		c->crashes++;
 		fprintf(stderr, "case %zu (%s): connect: %s\n", i, k->what,
 		    strerror(errno));

@@ -91,7 +91,6 @@ struct status {
 struct job {
 	pid_t		 pid;
 	int		 errfd;			/* -1 once closed */
-	int		 exited;
 	int		 wstatus;
 	int		 timed_out;
 	char		 id[SPOOL_ID_MAX + 1];

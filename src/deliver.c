@@ -557,7 +557,9 @@ claim(char *id, size_t idlen)
 		fresh_dirty = 0;
 		queue_clear(&fresh);
 		(void)for_each(SPOOL_NEW, add_fresh, NULL);
-		qsort(fresh.e, fresh.n, sizeof(*fresh.e), entry_cmp);
+		/* An empty queue has no array: qsort(NULL, 0) is undefined. */
+		if (fresh.n > 1)
+			qsort(fresh.e, fresh.n, sizeof(*fresh.e), entry_cmp);
 	}
 	while (fresh.next < fresh.n) {
 		e = &fresh.e[fresh.next++];
@@ -1122,7 +1124,8 @@ serve(int once)
 	recover();
 	prune();
 	(void)for_each(SPOOL_RETRY, add_retry, NULL);
-	qsort(retries.e, retries.n, sizeof(*retries.e), entry_cmp);
+	if (retries.n > 1)
+		qsort(retries.e, retries.n, sizeof(*retries.e), entry_cmp);
 	next_prune = now_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
 
 	for (;;) {

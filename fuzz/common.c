@@ -1,6 +1,7 @@
 /*
  * The fixed configuration every harness runs with, and stand-ins for
- * the helpers main.c defines (main.c itself is not linked in).
+ * read_all() and write_all() (io.c) and serve_request() (main.c),
+ * which the linked transport code refers to; neither file is linked in.
  */
 #include "config.h"
 

@@ -132,7 +132,7 @@ drain(struct state *st, const struct request *req)
 	}
 }
 
-/* Returns 1 when the body was read (or drained), 0 when it was not. */
+/* Returns 1 when the body was read, 0 when handle() must drain it. */
 static int
 check_event(const struct config *cfg, const struct sink *sink,
     struct state *st, const struct request *req, struct response *r)
@@ -144,7 +144,7 @@ check_event(const struct config *cfg, const struct sink *sink,
 	if ((r->reason = auth_check(cfg, req->authorization)) != NULL) {
 		r->status = 401;
 		r->extra = "WWW-Authenticate: Bearer\r\n";
-		goto refuse_unread;
+		return 0;
 	}
 	/* RFC 3875 4.1.2: an empty CONTENT_LENGTH is no length either. */
 	if (req->content_length == NULL || *req->content_length == '\0') {
@@ -161,11 +161,11 @@ check_event(const struct config *cfg, const struct sink *sink,
 		    "body of %zu bytes is over the limit of %zu", len,
 		    cfg->max_body);
 		reject(r, 413, NULL, r->reason_buf);
-		goto refuse_unread;
+		return 0;
 	}
 	if (!content_type_ok(req->content_type)) {
 		reject(r, 415, NULL, "Content-Type is not application/json");
-		goto refuse_unread;
+		return 0;
 	}
 
 	st->body.len = 0;
@@ -206,13 +206,9 @@ check_event(const struct config *cfg, const struct sink *sink,
 		r->extra = "Retry-After: 30\r\n";
 	}
 	return 1;
-
-refuse_unread:
-	drain(st, req);
-	return 1;
 }
 
-/* Returns 1 when the body was read (or drained), 0 when it was not. */
+/* Returns 1 when the body was read, 0 when handle() must drain it. */
 static int
 route(const struct config *cfg, const struct sink *sink, struct state *st,
     const struct request *req, struct response *r)
@@ -269,7 +265,7 @@ render(struct state *st, const struct request *req, struct response *r)
 	else
 		response_error_body(b, r->status, r->error, r->details);
 	if (response_render(&st->out, r->status, r->extra, b, head) == -1) {
-		/* Out of memory: a fixed answer that needs no allocation. */
+		/* Out of memory: nothing is sent; the server answers 502. */
 		st->out.len = 0;
 		r->status = 500;
 		r->reason = "out of memory for the response";

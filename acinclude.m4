@@ -1,3 +1,5 @@
+dnl Copyright (c) 2026 The nsps-connector authors
+dnl SPDX-License-Identifier: ISC (see LICENSE)
 # Build options of nsps-connector: hardening (on by default),
 # sanitizers and libFuzzer harnesses.  Each flag is tried on the
 # compiler at hand, so an older gcc or clang simply goes without it.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * fcgi-client: sends the same event COUNT times to a FastCGI responder
  * on a unix socket, one connection per request as lighttpd and nginx do
  * by default, and checks that every answer is a 202.  It drives the

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * json-parse: json-c's own cost for a body, the yardstick for the
  * connector's instructions per request.  It parses the file COUNT times
  * the way the connector does (one tokener kept, reset, parse_ex with the

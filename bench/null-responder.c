@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * null-responder: the FastCGI ceiling for the benchmark.  It reads the
  * request body and answers a fixed 202 with the same headers and the
  * same JSON the connector sends for an accepted event, without looking

@@ -1,3 +1,5 @@
+-- Copyright (c) 2026 The nsps-connector authors
+-- SPDX-License-Identifier: ISC (see LICENSE)
 -- wrk script for the benchmark: POSTs the NSPS documentation's sample
 -- event (BENCH_BODY) with the Bearer token (BENCH_TOKEN), both taken
 -- from the environment so the token never appears on a command line.

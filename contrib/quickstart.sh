@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # Quick start: install what the build needs (through sudo when not root),
 # build, and run the connector behind lighttpd on 127.0.0.1:8080 with a
 # demo token, in the foreground.  Ctrl-C stops it.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * The fixed configuration every harness runs with, and stand-ins for
  * read_all() and write_all() (io.c) and serve_request() (main.c),
  * which the linked transport code refers to; neither file is linked in.

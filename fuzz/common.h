@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Shared by the libFuzzer harnesses: one fixed configuration, and the
  * libFuzzer entry points' prototypes (kept here so -Wmissing-prototypes
  * stays quiet).

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * The dotenv parser behind NSPS_ENV_FILE, on an exactly sized buffer so
  * that any read past the data is caught.  Every assignment it reports
  * must have a well-formed key and a value no longer than the file.

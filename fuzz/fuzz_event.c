@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * The event validator: event_parse() (json_strict_scan(), json-c's
  * strict tokener, the required fields, event_id) on a fuzzed body, with
  * and without a sink that needs an event_id.  An event it accepts must

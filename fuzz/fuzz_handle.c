@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * The whole request handler, handle(), fed a fuzzed request.  Input:
  *
  *   byte 0	which of the eight request strings are present (bit i)

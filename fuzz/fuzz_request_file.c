@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * The request-file (raw HTTP) head parser, http_parse_head(), on the
  * head exactly as serve_file() cuts it from its input: up to the first
  * blank line, no NUL bytes.  A head it accepts must give a method made

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Bearer token authentication (RFC 6750 section 2.1).
  */
 #include "config.h"

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Growable byte buffers.  They are reused from one request to the next,
  * so after warm-up a request allocates nothing here.
  */

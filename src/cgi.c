@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * CGI/1.1 transport (RFC 3875): one request from the environment and
  * fd 0, one response on fd 1, then exit.
  */

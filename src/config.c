@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Configuration: command line, then environment, then the dotenv file
  * named by NSPS_ENV_FILE.  Read and validated once, at start-up.
  */

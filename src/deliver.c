@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * nsps-deliver: hands each spooled event to the operator's handler, at
  * least once, with retries.  The folders after new/ are its own:
  *

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Event validation: strict JSON (RFC 8259) with json-c, then the
  * required fields.  Failures become the "details" list of a 422.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * nsps-connector: receives PortaOne NSPS provisioning events.
  *
  * The one internal header.  Data flows in one direction:

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * FastCGI transport on libfcgi's FCGX_* API: one request at a time,
  * the same handle() as the other modes.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Request-file transport, for testing without a web server: a raw
  * HTTP/1.x request message (request line, headers, blank line, body;
  * CRLF or LF) on stdin or in a file, the CGI response on stdout.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * handle(): the whole NSPS contract for one request, with no I/O of its
  * own.  The order of checks is the contract:
  *

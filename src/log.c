@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Logging: one line per request on stderr, written with one write(2) so
  * lines from several processes sharing the web server's stderr never
  * interleave.  Text by default; JSON with the fields the NSPS logging

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * nsps-connector: options, mode selection and the glue that sends one
  * handled request back through its transport.
  */

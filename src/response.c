@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Responses: a CGI Status line, fixed headers and a JSON body, built in
  * one buffer so the transport can send it with one write.
  */

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * -s ADDR: binds the FastCGI socket ourselves rather than through
  * FCGX_OpenSocket(), which listens on every interface for ":PORT",
  * unlinks any path blindly and exits on failure.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * The spool: an accepted event is made durable, and its event_id
  * claimed, before it is acknowledged.  Maildir style, one directory
  * per state, every step a link(2) or rename(2) so a crash at any point

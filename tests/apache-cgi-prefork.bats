@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # contrib/apache-cgi.conf with the prefork MPM and plain mod_cgi (the
 # other suite uses mpm_event and mod_cgid): the cases where the two
 # modules could differ.

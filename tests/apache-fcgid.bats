@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # End to end behind a real Apache httpd 2.4 with mod_fcgid: the recipe
 # is contrib/apache-fcgid.conf with only paths changed, included in a
 # minimal server of the suite's own on 127.0.0.1 and a free port.  The

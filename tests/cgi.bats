@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The HTTP contract, driven through plain CGI (RFC 3875) as a web server
 # would run the binary: environment plus exactly CONTENT_LENGTH bytes.
 

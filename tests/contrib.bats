@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The example handlers in contrib/handlers, run by nsps-deliver against
 # real servers: a local HTTP API stand-in and a private PostgreSQL.
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # nsps-deliver: handlers that succeed, fail, hang and crash; retries with
 # backoff; a worker killed mid-delivery; recovery, pruning, --stats and
 # --requeue-failed.  Short timings through the environment.

@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * Fault injection for the spool tests, loaded with LD_PRELOAD.
  *
  *   NSPS_FAULT=write|fsync|link|rename|open|unlink   the call to fail

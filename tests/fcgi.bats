@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # FastCGI mode: the connector serving many requests in one process, reached
 # through cgi-fcgi (libfcgi-bin) acting as the web server.
 

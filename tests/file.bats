@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # Request-file mode: a raw HTTP/1.x request on stdin or in a file.
 
 load helper

@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The hardening configure chose must be visible in the ELF headers of
 # both programs (nsps-connector, nsps-deliver): PIE, full RELRO, a
 # non-executable stack, the stack protector and fortified libc calls.  NSPS_HARDEN holds the flags configure

@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # Shared by the bats suites: run the connector the way a web server
 # would, then look at the CGI response and the log line.
 bats_require_minimum_version 1.5.0

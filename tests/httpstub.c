@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * A stand-in HTTP API for the http-forward handler's tests: listens on
  * 127.0.0.1 on a free port, prints the port, then answers each request
  * by its path: /200, /429, /500, /400, /301 answer that status; /hang

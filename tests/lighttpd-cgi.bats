@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # End to end behind a real lighttpd with mod_cgi: the configuration is
 # contrib/lighttpd-cgi.conf with only paths changed, included from a
 # minimal server configuration on 127.0.0.1 and a free port.

@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The malformed corpus (tests/malformed.c): 10,200 generated hostile
 # requests, each marked valid or invalid, through CGI and through one
 # long-lived FastCGI process.  0 crashes, 0 hangs over 1 s, every answer

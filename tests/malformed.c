@@ -1,4 +1,8 @@
 /*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
  * The malformed corpus: a deterministic generator of hostile requests,
  * each marked valid or invalid, and a runner that sends every one to
  * the connector, through CGI (one process per request) or through one

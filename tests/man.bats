@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The manual page lints clean and its deployment parts match contrib/.
 
 load helper

@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # End to end behind a real nginx: contrib/nginx.conf (with only paths
 # changed) inside a minimal server on 127.0.0.1 and a free port, and the
 # connector run by spawn-fcgi -n exactly as ExecStart in

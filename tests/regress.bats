@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # Regression tests for defects found by fuzzing (fuzz/).  The input that
 # found each one is also kept in the fuzz seed corpus, named regress-*,
 # so "make fuzz-smoke" replays it under ASan on every run.

@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The example request files and dotenv file in contrib/ work as the
 # README and the man page say: nsps-connector < contrib/requests/x.http
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # Soak: 100,000+ requests from wrk through lighttpd and one FastCGI
 # connector process that lighttpd spawns itself (bin-path), on loopback.
 # A 2 s wrk run warms it up.  A Lua script rotates valid (202), wrong-token (401), invalid (422) and

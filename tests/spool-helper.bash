@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The spool suites: a real lighttpd on 127.0.0.1 that spawns connectors
 # through bin-path (and respawns them when they die), and curl batches
 # sent over parallel connections.

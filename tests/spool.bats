@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The spool (SPOOL_DIR): durable accept, dedupe on event_id, faults and
 # crashes, through the real binary in CGI mode and behind lighttpd.
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The systemd units in contrib/: checked with systemd-analyze verify
 # (systemd cannot run as PID 1 here), and their socket activation
 # emulated with systemd-socket-activate, which hands the connector a

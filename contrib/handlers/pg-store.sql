@@ -1,3 +1,5 @@
+-- Copyright (c) 2026 The nsps-connector authors
+-- SPDX-License-Identifier: ISC (see LICENSE)
 -- The table contrib/handlers/pg-store writes to: one row per event_id,
 -- shared by every connector host.
 CREATE TABLE IF NOT EXISTS nsps_events (

@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # A minimal Apache httpd 2.4 of the suite's own, in $D, on 127.0.0.1 and
 # a free port, with the recipe (already derived into $D/nsps.conf)
 # included.  Shared by the mod_fcgid and mod_cgid suites.

@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # The HTTP contract as a client sees it through a real web server: one
 # function per case, shared by every server suite.  Each takes the base
 # URL the connector is mounted at (e.g. http://127.0.0.1:PORT/nsps) and

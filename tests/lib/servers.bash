@@ -1,3 +1,5 @@
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
 # Starting and stopping real servers for the bats suites: a free port on
 # 127.0.0.1, processes started in their own process group with their
 # PIDs recorded, a bounded readiness poll with curl, and a stop that

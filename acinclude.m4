@@ -59,7 +59,8 @@ AC_DEFUN([NSPS_BUILD_OPTIONS], [
 #error no fortify here
 #endif
 		]])], [nsps_fortify=yes], [nsps_fortify=no])
-		AS_IF([test "x$enable_sanitizers" = xyes], [nsps_fortify=no])
+		AS_IF([test "x$enable_sanitizers" = xyes ||
+		    test "x$enable_fuzzing" = xyes], [nsps_fortify=no])
 		AC_MSG_RESULT([$nsps_fortify])
 		AS_IF([test "x$nsps_fortify" = xyes],
 		    [HARDEN_CPPFLAGS="-D_FORTIFY_SOURCE=2"])
@@ -99,6 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return d[0] == n; }
 		AS_IF([test "x$nsps_fuzz_ok" != xyes],
 		    [AC_MSG_ERROR([--enable-fuzzing needs clang with libFuzzer (CC=clang, package libclang-rt-dev)])])
 		FUZZ_CFLAGS="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
+		# The harnesses link libnsps.a: its code is instrumented for
+		# coverage and sanitized like theirs.
+		HARDEN_CFLAGS="$HARDEN_CFLAGS -fsanitize=fuzzer-no-link"
+		AS_IF([test "x$enable_sanitizers" != xyes], [
+			HARDEN_CFLAGS="$HARDEN_CFLAGS $nsps_san -fno-omit-frame-pointer -g"
+			HARDEN_LDFLAGS="$HARDEN_LDFLAGS $nsps_san"])
 	])
 	AM_CONDITIONAL([FUZZING], [test "x$enable_fuzzing" = xyes])
 

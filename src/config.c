@@ -3,8 +3,10 @@
  * SPDX-License-Identifier: ISC (see LICENSE)
  */
 /*
- * Configuration: command line, then environment, then the dotenv file
- * named by NSPS_ENV_FILE.  Read and validated once, at start-up.
+ * Settings of both programs: one table of keys, each with its kind,
+ * default and limits, read from the command line, then the environment,
+ * then the dotenv file named by NSPS_ENV_FILE.  Read and checked once,
+ * at start-up, into struct config.
  */
 #include "config.h"
 
@@ -12,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,35 +24,75 @@
 #include "extern.h"
 
 #define MAX_FILE_SIZE	(64 * 1024)
+#define MS_PER_DAY	(86400ULL * 1000)
 
-/* The settings a dotenv file may hold; other keys are ignored. */
-enum key {
-	K_API_TOKEN,
-	K_API_TOKEN_FILE,
-	K_EVENT_PATH,
-	K_HEALTH_PATH,
-	K_REQUIRED_FIELDS,
-	K_MAX_BODY_BYTES,
-	K_LOG_FORMAT,
-	K_SPOOL_DIR,
-	K_COUNT
+/* What a setting's value is, and so how it is checked. */
+enum kind {
+	KIND_TOKENS,		/* comma-separated bearer tokens */
+	KIND_FILE,		/* a file read at start-up */
+	KIND_URL_PATH,		/* a path of the Service URL */
+	KIND_FIELDS,		/* comma-separated dotted JSON paths */
+	KIND_SIZE,		/* bytes */
+	KIND_COUNT,		/* a whole number */
+	KIND_DURATION,		/* 500ms, 30s, 5m, 2h, 35d; kept in ms */
+	KIND_WORD,		/* one of a few words */
+	KIND_DIR,		/* a directory */
+	KIND_COMMAND		/* words, the first one executable */
 };
 
-static const char *const key_names[K_COUNT] = {
-	"API_TOKEN",
-	"API_TOKEN_FILE",
-	"EVENT_PATH",
-	"HEALTH_PATH",
-	"REQUIRED_FIELDS",
-	"MAX_BODY_BYTES",
-	"LOG_FORMAT",
-	"SPOOL_DIR",
+struct setting_def {
+	const char		*name;
+	enum kind		 kind;
+	unsigned int		 program;	/* FOR_*: who reads it */
+	const char		*def;		/* NULL: unset */
+	unsigned long long	 min, max;	/* sizes, counts, durations */
 };
 
+/*
+ * Every setting either program reads.  A program checks only its own,
+ * and only here; what it then holds in struct config is valid.
+ */
+static const struct setting_def settings[SETTING_COUNT] = {
+	[S_API_TOKEN] = { "API_TOKEN", KIND_TOKENS, FOR_CONNECTOR,
+	    NULL, 0, 0 },
+	[S_API_TOKEN_FILE] = { "API_TOKEN_FILE", KIND_FILE, FOR_CONNECTOR,
+	    NULL, 0, 0 },
+	[S_EVENT_PATH] = { "EVENT_PATH", KIND_URL_PATH, FOR_CONNECTOR,
+	    DEFAULT_EVENT_PATH, 0, 0 },
+	[S_HEALTH_PATH] = { "HEALTH_PATH", KIND_URL_PATH, FOR_CONNECTOR,
+	    DEFAULT_HEALTH_PATH, 0, 0 },
+	[S_REQUIRED_FIELDS] = { "REQUIRED_FIELDS", KIND_FIELDS,
+	    FOR_CONNECTOR | FOR_DELIVER, DEFAULT_REQUIRED, 0, 0 },
+	[S_MAX_BODY_BYTES] = { "MAX_BODY_BYTES", KIND_SIZE, FOR_CONNECTOR,
+	    NULL, 1, MAX_BODY_LIMIT },
+	[S_LOG_FORMAT] = { "LOG_FORMAT", KIND_WORD, FOR_CONNECTOR,
+	    "text", 0, 0 },
+	[S_SPOOL_DIR] = { "SPOOL_DIR", KIND_DIR, FOR_CONNECTOR | FOR_DELIVER,
+	    NULL, 0, 0 },
+	[S_HANDLER] = { "HANDLER", KIND_COMMAND, FOR_HANDLER,
+	    NULL, 0, 0 },
+	[S_HANDLER_TIMEOUT] = { "HANDLER_TIMEOUT", KIND_DURATION, FOR_DELIVER,
+	    "30s", 1, MS_PER_DAY },
+	[S_RETRY_BASE] = { "RETRY_BASE", KIND_DURATION, FOR_DELIVER,
+	    "10s", 0, 30 * MS_PER_DAY },
+	[S_RETRY_CAP] = { "RETRY_CAP", KIND_DURATION, FOR_DELIVER,
+	    "1h", 0, 30 * MS_PER_DAY },
+	[S_RETRY_LIMIT] = { "RETRY_LIMIT", KIND_COUNT, FOR_DELIVER,
+	    "50", 1, 100000 },
+	[S_RETRY_MAX_AGE] = { "RETRY_MAX_AGE", KIND_DURATION, FOR_DELIVER,
+	    "3d", 0, 3650 * MS_PER_DAY },
+	[S_RETENTION] = { "RETENTION", KIND_DURATION, FOR_DELIVER,
+	    "35d", 0, 3650 * MS_PER_DAY },
+	[S_DELIVER_JOBS] = { "DELIVER_JOBS", KIND_COUNT, FOR_DELIVER,
+	    "1", 1, MAX_JOBS },
+};
+
+/* Where the values come from, and what they parsed to. */
 struct sources {
 	const struct options *opts;
-	char		*file_value[K_COUNT];	/* from NSPS_ENV_FILE */
-	const char	*file_name;
+	char		*file_value[SETTING_COUNT];	/* NSPS_ENV_FILE */
+	const char	*value[SETTING_COUNT];		/* the winners */
+	unsigned long long num[SETTING_COUNT];		/* sizes and such */
 };
 
 static int
@@ -67,8 +110,14 @@ fail(struct config *cfg, const char *fmt, ...)
 	return -1;
 }
 
+const char *
+setting_name(enum setting k)
+{
+	return settings[k].name;
+}
+
 /*
- * Parses a size made of decimal digits only (no sign, no blanks) from 1
+ * Parses a size made of decimal digits only (no sign, no blanks) from 0
  * to max.  Returns 0, or -1 when s is anything else.
  */
 int
@@ -87,6 +136,40 @@ parse_size(const char *s, size_t max, size_t *out)
 	}
 	*out = v;
 	return 0;
+}
+
+/*
+ * A duration: digits with an optional unit, ms, s (the default), m, h
+ * or d.  Returns 0 with milliseconds in out, or -1.
+ */
+int
+parse_duration(const char *s, unsigned long long *out)
+{
+	static const struct {
+		const char		*unit;
+		unsigned long long	 ms;
+	} units[] = {
+		{ "ms", 1 }, { "", 1000 }, { "s", 1000 }, { "m", 60 * 1000 },
+		{ "h", 3600 * 1000 }, { "d", 86400 * 1000 }
+	};
+	char		 num[16];
+	size_t		 n, v, i;
+
+	for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
+		continue;
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(s + n, units[i].unit) == 0) {
+			/* Too many for 64 bits of ms is too many. */
+			if (parse_size(num, SIZE_MAX / units[i].ms, &v) == -1)
+				return -1;
+			*out = v * units[i].ms;
+			return 0;
+		}
+	return -1;
 }
 
 /* Reads a small file whole, refusing anything that is not regular. */
@@ -115,6 +198,12 @@ read_small_file(struct config *cfg, const char *what, const char *path,
 	if (refuse_writable && (st.st_mode & (S_IWGRP | S_IWOTH))) {
 		fail(cfg, "%s: %s: group or world writable; "
 		    "chmod go-w it", what, path);
+		goto out;
+	}
+	/* Whoever may write it could name a secret or a command. */
+	if (refuse_writable && st.st_uid != 0 && st.st_uid != geteuid()) {
+		fail(cfg, "%s: %s: owned by uid %lu, neither root nor this "
+		    "user", what, path, (unsigned long)st.st_uid);
 		goto out;
 	}
 	if (st.st_size > MAX_FILE_SIZE) {
@@ -270,8 +359,8 @@ remember_file_value(void *arg, const char *key, const char *val)
 	struct sources	*src = arg;
 	size_t		 i;
 
-	for (i = 0; i < K_COUNT; i++) {
-		if (strcmp(key, key_names[i]) != 0)
+	for (i = 0; i < SETTING_COUNT; i++) {
+		if (strcmp(key, settings[i].name) != 0)
 			continue;
 		free(src->file_value[i]);
 		if ((src->file_value[i] = strdup(val)) == NULL)
@@ -280,6 +369,10 @@ remember_file_value(void *arg, const char *key, const char *val)
 	return 0;
 }
 
+/*
+ * The env file may name tokens and commands: it must be as trusted as
+ * the binary (a regular file, not writable by others, no NUL byte).
+ */
 static int
 load_env_file(struct config *cfg, struct sources *src, const char *path)
 {
@@ -287,7 +380,6 @@ load_env_file(struct config *cfg, struct sources *src, const char *path)
 	size_t	 len;
 	int	 rc;
 
-	src->file_name = path;
 	if ((data = read_small_file(cfg, "NSPS_ENV_FILE", path, 1, &len))
 	    == NULL)
 		return -1;
@@ -313,15 +405,60 @@ nonempty(const char *s)
 
 /* The winning value of a setting: command line, environment, file. */
 static const char *
-setting(const struct sources *src, enum key k, const char *opt)
+winner(const struct sources *src, enum setting k)
 {
 	const char	*v;
 
-	if ((v = nonempty(opt)) != NULL)
+	if ((v = nonempty(src->opts->value[k])) != NULL)
 		return v;
-	if ((v = nonempty(getenv(key_names[k]))) != NULL)
+	if ((v = nonempty(getenv(settings[k].name))) != NULL)
 		return v;
 	return nonempty(src->file_value[k]);
+}
+
+/*
+ * Resolves every setting the program reads and checks the numbers
+ * against the table's limits, naming the key in the one message.
+ */
+static int
+resolve(struct config *cfg, struct sources *src)
+{
+	const struct setting_def *d;
+	const char	*v;
+	size_t		 k, n;
+
+	for (k = 0; k < SETTING_COUNT; k++) {
+		d = &settings[k];
+		if ((d->program & src->opts->program) == 0)
+			continue;
+		if ((v = winner(src, k)) == NULL)
+			v = d->def;
+		src->value[k] = v;
+		if (v == NULL)
+			continue;
+		switch (d->kind) {
+		case KIND_SIZE:
+		case KIND_COUNT:
+			if (parse_size(v, d->max, &n) == -1 || n < d->min)
+				return fail(cfg, "%s: '%s' is not a number%s "
+				    "from %llu to %llu", d->name, v,
+				    d->kind == KIND_SIZE ? " of bytes" : "",
+				    d->min, d->max);
+			src->num[k] = n;
+			break;
+		case KIND_DURATION:
+			if (parse_duration(v, &src->num[k]) == -1 ||
+			    src->num[k] < d->min || src->num[k] > d->max)
+				return fail(cfg, "%s: '%s' is not a duration "
+				    "from %llums to %llud (such as 500ms, 30s, "
+				    "5m, 2h, 35d)", d->name, v, d->min,
+				    d->max / MS_PER_DAY);
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
 }
 
 static int
@@ -465,64 +602,150 @@ add_required(struct config *cfg, const char *p, size_t len)
 	return 0;
 }
 
+
+/* HANDLER as a string: words separated by blanks, no quoting. */
 static int
-load_settings(struct config *cfg, const struct sources *src)
+split_command(struct config *cfg, const char *v)
 {
-	const struct options *o = src->opts;
+	char	*w, *save = NULL;
+	size_t	 n = 0;
+
+	if ((cfg->handler_words = strdup(v)) == NULL ||
+	    (cfg->handler = calloc(strlen(v) / 2 + 2, sizeof(char *))) == NULL)
+		return fail(cfg, "HANDLER: %s", strerror(errno));
+	for (w = strtok_r(cfg->handler_words, " \t", &save); w != NULL;
+	    w = strtok_r(NULL, " \t", &save))
+		cfg->handler[n++] = w;
+	cfg->handler[n] = NULL;
+	return 0;
+}
+
+/*
+ * The command must be there now, not fail every event later: a name
+ * with a slash as it is, else looked up in PATH as execvp(3) does.
+ */
+int
+command_runnable(const char *prog)
+{
+	const char	*path, *p, *e;
+	char		 buf[PATH_MAX];
+
+	if (strchr(prog, '/') != NULL)
+		return access(prog, X_OK) == 0;
+	if ((path = getenv("PATH")) == NULL)
+		path = "/usr/bin:/bin";
+	for (p = path;; p = e + 1) {
+		if ((e = strchr(p, ':')) == NULL)
+			e = p + strlen(p);
+		if (snprintf(buf, sizeof(buf), "%.*s/%s", (int)(e - p), p,
+		    prog) < (int)sizeof(buf) && access(buf, X_OK) == 0)
+			return 1;
+		if (*e == '\0')
+			return 0;
+	}
+}
+
+/* The handler: the words after -- win over HANDLER. */
+static int
+load_handler(struct config *cfg, const struct sources *src)
+{
+	const char	*v = src->value[S_HANDLER];
+	char *const	*argv = src->opts->handler;
+	size_t		 n;
+
+	if (argv != NULL && argv[0] != NULL) {
+		for (n = 0; argv[n] != NULL; n++)
+			continue;
+		if ((cfg->handler = calloc(n + 1, sizeof(char *))) == NULL)
+			return fail(cfg, "HANDLER: %s", strerror(errno));
+		memcpy(cfg->handler, argv, n * sizeof(char *));
+	} else if (v != NULL && split_command(cfg, v) == -1)
+		return -1;
+	if (cfg->handler == NULL || cfg->handler[0] == NULL)
+		return fail(cfg, "no handler: set HANDLER or give it after --");
+	if (!command_runnable(cfg->handler[0]))
+		return fail(cfg, "handler %s: not found or not executable",
+		    cfg->handler[0]);
+	return 0;
+}
+
+/* What only the connector reads: tokens, paths, limits, log format. */
+static int
+load_connector(struct config *cfg, const struct sources *src)
+{
 	const char	*v;
 
-	if ((v = setting(src, K_API_TOKEN, NULL)) != NULL &&
+	if ((v = src->value[S_API_TOKEN]) != NULL &&
 	    for_each_item(cfg, v, add_listed_token) == -1)
 		return -1;
-	if ((v = setting(src, K_API_TOKEN_FILE, o->token_file)) != NULL &&
+	if ((v = src->value[S_API_TOKEN_FILE]) != NULL &&
 	    load_token_file(cfg, v) == -1)
 		return -1;
 	if (cfg->ntokens == 0)
 		return fail(cfg, "no API token configured: set API_TOKEN or "
 		    "API_TOKEN_FILE");
-
-	v = setting(src, K_EVENT_PATH, o->event_path);
-	if (load_path(cfg, "EVENT_PATH", v ? v : DEFAULT_EVENT_PATH,
-	    &cfg->event_path, &cfg->event_path_len) == -1)
-		return -1;
-	v = setting(src, K_HEALTH_PATH, o->health_path);
-	if (load_path(cfg, "HEALTH_PATH", v ? v : DEFAULT_HEALTH_PATH,
+	if (load_path(cfg, "EVENT_PATH", src->value[S_EVENT_PATH],
+	    &cfg->event_path, &cfg->event_path_len) == -1 ||
+	    load_path(cfg, "HEALTH_PATH", src->value[S_HEALTH_PATH],
 	    &cfg->health_path, &cfg->health_path_len) == -1)
 		return -1;
 	if (strcmp(cfg->event_path, cfg->health_path) == 0)
 		return fail(cfg, "EVENT_PATH and HEALTH_PATH are both '%s'",
 		    cfg->event_path);
-
-	v = setting(src, K_REQUIRED_FIELDS, o->required);
-	if (for_each_item(cfg, v ? v : DEFAULT_REQUIRED, add_required) == -1)
-		return -1;
-
 	cfg->max_body = DEFAULT_MAX_BODY;
-	if ((v = setting(src, K_MAX_BODY_BYTES, o->max_body)) != NULL &&
-	    parse_size(v, MAX_BODY_LIMIT, &cfg->max_body) == -1)
-		return fail(cfg, "MAX_BODY_BYTES: '%s' is not a number of "
-		    "bytes from 1 to %u", v, MAX_BODY_LIMIT);
-	if (cfg->max_body == 0)
-		return fail(cfg, "MAX_BODY_BYTES: must be at least 1");
+	if (src->value[S_MAX_BODY_BYTES] != NULL)
+		cfg->max_body = src->num[S_MAX_BODY_BYTES];
+	v = src->value[S_LOG_FORMAT];
+	if (strcmp(v, "json") == 0)
+		cfg->log_format = LOG_JSON;
+	else if (strcmp(v, "text") == 0)
+		cfg->log_format = LOG_TEXT;
+	else
+		return fail(cfg, "LOG_FORMAT: '%s' is neither text nor json",
+		    v);
+	return 0;
+}
 
-	cfg->log_format = LOG_TEXT;
-	if ((v = setting(src, K_LOG_FORMAT, o->log_format)) != NULL) {
-		if (strcmp(v, "json") == 0)
-			cfg->log_format = LOG_JSON;
-		else if (strcmp(v, "text") != 0)
-			return fail(cfg, "LOG_FORMAT: '%s' is neither text "
-			    "nor json", v);
-	}
+/* What only nsps-deliver reads: the schedule of attempts. */
+static void
+load_deliver(struct config *cfg, const struct sources *src)
+{
+	cfg->handler_timeout_ms = (long long)src->num[S_HANDLER_TIMEOUT];
+	cfg->retry_base_ms = (long long)src->num[S_RETRY_BASE];
+	cfg->retry_cap_ms = (long long)src->num[S_RETRY_CAP];
+	cfg->retry_max_age_ms = (long long)src->num[S_RETRY_MAX_AGE];
+	cfg->retention_ms = (long long)src->num[S_RETENTION];
+	cfg->retry_limit = src->num[S_RETRY_LIMIT];
+	cfg->jobs = src->num[S_DELIVER_JOBS];
+}
 
-	if ((v = setting(src, K_SPOOL_DIR, o->spool_dir)) != NULL &&
+static int
+load_settings(struct config *cfg, struct sources *src)
+{
+	unsigned int	 prog = src->opts->program;
+	const char	*v;
+
+	if (resolve(cfg, src) == -1)
+		return -1;
+	if ((prog & FOR_CONNECTOR) && load_connector(cfg, src) == -1)
+		return -1;
+	if (for_each_item(cfg, src->value[S_REQUIRED_FIELDS],
+	    add_required) == -1)
+		return -1;
+	if ((v = src->value[S_SPOOL_DIR]) != NULL &&
 	    (cfg->spool_dir = strdup(v)) == NULL)
 		return fail(cfg, "SPOOL_DIR: %s", strerror(errno));
+	if (prog & FOR_DELIVER)
+		load_deliver(cfg, src);
+	if ((prog & FOR_HANDLER) && load_handler(cfg, src) == -1)
+		return -1;
 	return 0;
 }
 
 /*
- * Fills cfg.  Returns 0, or -1 with the reason in cfg->error; the caller
- * decides whether that stops the program or fails each request.
+ * Fills cfg with the settings opts->program reads.  Returns 0, or -1
+ * with the reason in cfg->error; the caller decides whether that stops
+ * the program or fails each request.
  */
 int
 config_load(struct config *cfg, const struct options *opts)
@@ -540,7 +763,7 @@ config_load(struct config *cfg, const struct options *opts)
 		envfile = nonempty(getenv("NSPS_ENV_FILE"));
 	if (envfile == NULL || load_env_file(cfg, &src, envfile) == 0)
 		rc = load_settings(cfg, &src);
-	for (i = 0; i < K_COUNT; i++)
+	for (i = 0; i < SETTING_COUNT; i++)
 		free(src.file_value[i]);
 	return rc;
 }
@@ -561,5 +784,7 @@ config_free(struct config *cfg)
 	free(cfg->event_path);
 	free(cfg->health_path);
 	free(cfg->spool_dir);
+	free(cfg->handler);
+	free(cfg->handler_words);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -273,19 +273,25 @@ parse_json(struct state *st, const char *body, size_t len, struct buf *d,
 	return 0;
 }
 
-static void
-note_log_fields(struct state *st)
+/*
+ * The fields a log line and a handler are told of, found where NSPS
+ * puts them.  Both programs ask here, so the paths live in one place.
+ */
+void
+event_describe(struct json_object *root, struct event *ev)
 {
 	static const char *const type_path[] = { "data", "event_type" };
 	static const char *const bill_path[] = {
 		"pb_data", "account_info", "bill_status"
 	};
-	struct event	*ev = &st->event;
+	static const char *const id_path[] = { "event_id" };
 	const char	*msg;
 
-	ev->event_type = lookup_string(st->root, type_path, 2,
+	ev->event_id = lookup_string(root, id_path, 1, &ev->event_id_len,
+	    &msg);
+	ev->event_type = lookup_string(root, type_path, 2,
 	    &ev->event_type_len, &msg);
-	ev->bill_status = lookup_string(st->root, bill_path, 3,
+	ev->bill_status = lookup_string(root, bill_path, 3,
 	    &ev->bill_status_len, &msg);
 }
 
@@ -337,6 +343,6 @@ event_parse(const struct config *cfg, const struct sink *sink,
 			return EVENT_NOMEM;
 		return EVENT_INVALID;
 	}
-	note_log_fields(st);
+	event_describe(st->root, ev);
 	return EVENT_OK;
 }

@@ -20,6 +20,8 @@
 
 #include <sys/types.h>
 
+#include <signal.h>
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -30,6 +32,7 @@ struct json_object;
 #define PROG			"nsps-connector"
 
 #define EX_USAGE_CODE		64	/* sysexits.h EX_USAGE */
+#define EX_TEMPFAIL_CODE	75	/* sysexits.h EX_TEMPFAIL */
 #define EX_CONFIG_CODE		78	/* sysexits.h EX_CONFIG */
 
 #define DEFAULT_EVENT_PATH	"/process-event"
@@ -75,6 +78,37 @@ struct field_path {
 };
 
 /*
+ * Every setting either program reads; config.c's table gives each its
+ * kind, default and limits.
+ */
+enum setting {
+	S_API_TOKEN,
+	S_API_TOKEN_FILE,
+	S_EVENT_PATH,
+	S_HEALTH_PATH,
+	S_REQUIRED_FIELDS,
+	S_MAX_BODY_BYTES,
+	S_LOG_FORMAT,
+	S_SPOOL_DIR,
+	S_HANDLER,
+	S_HANDLER_TIMEOUT,
+	S_RETRY_BASE,
+	S_RETRY_CAP,
+	S_RETRY_LIMIT,
+	S_RETRY_MAX_AGE,
+	S_RETENTION,
+	S_DELIVER_JOBS,
+	SETTING_COUNT
+};
+
+/* Who reads a setting; config_load() checks only the caller's. */
+#define FOR_CONNECTOR		0x1
+#define FOR_DELIVER		0x2
+#define FOR_HANDLER		0x4	/* nsps-deliver running handlers */
+
+#define MAX_JOBS		64	/* nsps-deliver -j */
+
+/*
  * Configuration: read and validated once at start-up, then never
  * changed.  When loading fails, error holds the one message that is
  * logged (and FastCGI refuses to start); CGI and request-file modes
@@ -93,27 +127,36 @@ struct config {
 	size_t		 max_body;
 	enum log_format	 log_format;
 	char		*spool_dir;		/* NULL: no spool */
+	/* nsps-deliver */
+	char		**handler;		/* argv of the handler */
+	char		*handler_words;		/* HANDLER, split in place */
+	long long	 handler_timeout_ms;
+	long long	 retry_base_ms;
+	long long	 retry_cap_ms;
+	long long	 retry_max_age_ms;
+	long long	 retention_ms;
+	size_t		 retry_limit;
+	size_t		 jobs;
 	char		 error[512];		/* empty when valid */
 };
 
-/* Command-line settings; NULL where not given.  They win over the rest. */
+/* What the command line said; NULL where not given.  It wins. */
 struct options {
+	unsigned int	 program;		/* FOR_* */
 	const char	*env_file;
-	const char	*event_path;
-	const char	*health_path;
-	const char	*log_format;
-	const char	*max_body;
-	const char	*required;
-	const char	*spool_dir;
-	const char	*token_file;
+	const char	*value[SETTING_COUNT];
+	char *const	*handler;		/* words after "--" */
 };
 
 int	 config_load(struct config *, const struct options *);
 void	 config_free(struct config *);
+const char *setting_name(enum setting);
 int	 dotenv_parse(const char *, size_t,
 	    int (*)(void *, const char *, const char *), void *,
 	    char *, size_t);
 int	 parse_size(const char *, size_t, size_t *);
+int	 parse_duration(const char *, unsigned long long *);
+int	 command_runnable(const char *);
 
 /*
  * One request as a transport sees it.  Strings are NUL-terminated and
@@ -230,6 +273,7 @@ enum event_result {
 };
 enum event_result event_parse(const struct config *, const struct sink *,
 	    struct state *, const char *, size_t, struct buf *, char *, size_t);
+void	 event_describe(struct json_object *, struct event *);
 int	 json_strict_scan(const char *, size_t, size_t *);
 int	 event_id_valid(const char *, size_t);
 
@@ -292,5 +336,147 @@ void	 spool_close(struct spool *);
 enum store_result spool_store(void *, const struct event *,
 	    const struct request *, const char *, size_t, char *, size_t);
 long	 spool_backlog(void *);
+
+/*
+ * The queue nsps-deliver works from.  A store implements these; the
+ * scheduler in deliver.c knows nothing else of it.
+ */
+struct status {			/* what is kept of an event's attempts */
+	size_t		 attempts;
+	long long	 first_ms;	/* first attempt, wall clock */
+	long long	 next_ms;	/* when the next is due, if waiting */
+};
+
+/* A claimed event, handed to its handler. */
+struct delivery {
+	char		 id[SPOOL_ID_MAX + 1];
+	int		 fd;		/* the body, open for reading */
+	char		 path[MAX_PATH_LEN + SPOOL_ID_MAX + 16];
+	char		*type;		/* "" when unknown, never NULL */
+	char		*bill_status;
+	char		*trace_id;
+	char		*request_id;
+	size_t		 attempts;	/* this one included */
+	long long	 first_ms;
+};
+
+enum outcome {
+	OUTCOME_DONE,
+	OUTCOME_RETRY,
+	OUTCOME_FAILED
+};
+
+enum queue_state {
+	QSTATE_NEW,
+	QSTATE_CUR,
+	QSTATE_RETRY,
+	QSTATE_DONE,
+	QSTATE_FAILED,
+	QSTATE_TMP,		/* the spool's own, for --stats */
+	QSTATE_IDS,
+	QSTATE_COUNT
+};
+
+struct queue_count {
+	size_t		 count;
+	long long	 oldest_ms;	/* arrival, wall clock; -1: none */
+};
+
+struct queue_ops {
+	/* Completes what a killed worker or connector left half done. */
+	int	  (*recover)(void *);
+	/* The next event due at now (wall ms): 1 claimed, 0 none. */
+	int	  (*claim)(void *, long long, struct delivery *);
+	/* Gives a claimed event back untouched. */
+	void	  (*release)(void *, struct delivery *);
+	/* Records an attempt's outcome; a retry is due at the given ms. */
+	int	  (*finish)(void *, struct delivery *, enum outcome, long long,
+		    const char *, const char *, size_t);
+	/* When the earliest retry is due (wall ms), -1 when none. */
+	long long (*next_due)(void *);
+	/* Readable when new events may have come; -1 when none. */
+	int	  (*wait_fd)(void *);
+	void	  (*wake)(void *);
+	/* The next claim looks at the whole store again. */
+	void	  (*rescan)(void *);
+	/* Forgets events done before the given wall ms. */
+	void	  (*prune)(void *, long long);
+	int	  (*stats)(void *, struct queue_count *);
+	int	  (*requeue_failed)(void *, size_t *);
+	void	  (*close)(void *);
+};
+
+struct queue {
+	const struct queue_ops *ops;
+	void		*ctx;
+};
+
+extern const char *const queue_state_names[QSTATE_COUNT];
+
+void	 delivery_free(struct delivery *);
+int	 status_parse(const char *, size_t, struct status *);
+
+/* The spool as a queue: sorted lists of ids, filled from the folders. */
+struct id_entry {
+	char		*id;
+	long long	 key;		/* arrival or due, wall ms */
+};
+
+struct id_list {
+	struct id_entry	*e;
+	size_t		 n, next, cap;
+};
+
+struct spool_queue {
+	struct spool	 sp;
+	struct id_list	 fresh;		/* new/, oldest first */
+	struct id_list	 retries;	/* retry/, due first */
+	int		 fresh_dirty;	/* read new/ again */
+	int		 ifd;		/* inotify on new/ */
+	int		 lock;
+	void		(*log)(const char *, ...)
+			    __attribute__((__format__(__printf__, 1, 2)));
+};
+
+#define QUEUE_WORK		0x1	/* claim events: take the lock */
+#define QUEUE_WATCH		0x2	/* be told of new events */
+
+int	 spool_queue_open(struct spool_queue *, struct queue *, const char *,
+	    unsigned int, void (*)(const char *, ...), char *, size_t, int *);
+int	 tmp_name_parse(const char *, char *, size_t, long *, char *);
+
+/* deliver.c: nsps-deliver's scheduler. */
+#define DPROG			"nsps-deliver"
+#define TAIL_SIZE		2048	/* of the handler's stderr, kept */
+
+struct job {
+	pid_t		 pid;		/* 0: the slot is free */
+	int		 errfd;		/* -1 once closed */
+	int		 wstatus;
+	int		 timed_out;
+	struct delivery	 d;
+	long long	 deadline;	/* monotonic ms */
+	char		 tail[TAIL_SIZE];
+	size_t		 tail_len;
+};
+
+struct worker {
+	const struct config *cfg;
+	struct queue	*q;
+	struct job	 jobs[MAX_JOBS];
+	size_t		 running;
+	int		 stopping;
+	int		 sigfd;
+	sigset_t	 oldmask;	/* restored in the handlers */
+};
+
+int	 worker_init(struct worker *, const struct config *, struct queue *);
+int	 worker_run(struct worker *, int);
+enum outcome judge(const struct config *, int, int, size_t, long long,
+	    char *, size_t);
+long long backoff_delay(long long, long long, size_t, unsigned int);
+long long now_ms(clockid_t);
+void	 dlog(const char *, ...)
+	    __attribute__((__format__(__printf__, 1, 2)));
 
 #endif /* NSPS_EXTERN_H */

@@ -3,8 +3,7 @@
  * SPDX-License-Identifier: ISC (see LICENSE)
  */
 /*
- * nsps-connector: options, mode selection and the glue that sends one
- * handled request back through its transport.
+ * nsps-connector: options and mode selection.
  */
 #include "config.h"
 
@@ -29,26 +28,6 @@ usage(FILE *fp)
 	    "                      [-l format] [-m maxbytes] [-p eventpath] "
 	    "[-r fields]\n"
 	    "                      [-s addr] [-t tokenfile]\n", PROG);
-}
-
-/*
- * Handles one request, sends the response with one write and logs it.
- * Returns 0, or -1 when the response could not be written.
- */
-int
-serve_request(const struct config *cfg, const struct sink *sink,
-    struct state *st, const struct request *req,
-    int (*send)(void *, const char *, size_t), void *arg)
-{
-	struct response	 resp;
-	struct log_record rec;
-	int		 rc;
-
-	handle(cfg, sink, st, req, &resp, &rec);
-	if ((rc = send(arg, st->out.data, st->out.len)) == -1)
-		rec.reason = "could not write the response";
-	log_request(&rec);
-	return rc;
 }
 
 /* Makes sure fds 0-2 are open, so that no file we open becomes one. */
@@ -128,10 +107,11 @@ main(int argc, char *argv[])
 
 	sanitise_stdio();
 	memset(&opts, 0, sizeof(opts));
+	opts.program = FOR_CONNECTOR;
 	while ((ch = getopt(argc, argv, "d:e:f:H:hl:m:p:r:s:t:V")) != -1) {
 		switch (ch) {
 		case 'd':
-			opts.spool_dir = optarg;
+			opts.value[S_SPOOL_DIR] = optarg;
 			break;
 		case 'e':
 			opts.env_file = optarg;
@@ -140,28 +120,28 @@ main(int argc, char *argv[])
 			file = optarg;
 			break;
 		case 'H':
-			opts.health_path = optarg;
+			opts.value[S_HEALTH_PATH] = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		case 'l':
-			opts.log_format = optarg;
+			opts.value[S_LOG_FORMAT] = optarg;
 			break;
 		case 'm':
-			opts.max_body = optarg;
+			opts.value[S_MAX_BODY_BYTES] = optarg;
 			break;
 		case 'p':
-			opts.event_path = optarg;
+			opts.value[S_EVENT_PATH] = optarg;
 			break;
 		case 'r':
-			opts.required = optarg;
+			opts.value[S_REQUIRED_FIELDS] = optarg;
 			break;
 		case 's':
 			addr = optarg;
 			break;
 		case 't':
-			opts.token_file = optarg;
+			opts.value[S_API_TOKEN_FILE] = optarg;
 			break;
 		case 'V':
 			printf("%s %s\n", PROG, PACKAGE_VERSION);

@@ -299,6 +299,53 @@ in_folder() {
 	in_folder failed env-3
 }
 
+@test "deliver: an env file others may write is refused before any handler runs" {
+	spool_events unsafe-1
+	printf '#!/bin/sh\ntouch "%s"\n' "$BATS_TEST_TMPDIR/ran" > "$BATS_TEST_TMPDIR/anything"
+	chmod 755 "$BATS_TEST_TMPDIR/anything"
+	printf 'SPOOL_DIR=%s\nHANDLER=%s\n' "$SPOOL" "$BATS_TEST_TMPDIR/anything" > "$BATS_TEST_TMPDIR/env"
+	for mode in 666 646 664 620; do
+		chmod "$mode" "$BATS_TEST_TMPDIR/env"
+		NSPS_ENV_FILE=$BATS_TEST_TMPDIR/env run "$DELIVER" --once
+		[ "$status" -eq 78 ] || fail_with "mode $mode: exit $status"
+		[[ $output == *"NSPS_ENV_FILE: $BATS_TEST_TMPDIR/env: group or world writable"* ]] ||
+		    fail_with "mode $mode: $output"
+		run "$DELIVER" -e "$BATS_TEST_TMPDIR/env" --stats
+		[ "$status" -eq 78 ] || fail_with "--stats, mode $mode: exit $status"
+	done
+	[ ! -e "$BATS_TEST_TMPDIR/ran" ]
+	in_folder new unsafe-1
+	# A NUL byte is refused too; the same file, made safe, runs.
+	printf 'SPOOL_DIR=%s\n\0HANDLER=/bin/true\n' "$SPOOL" > "$BATS_TEST_TMPDIR/nul"
+	NSPS_ENV_FILE=$BATS_TEST_TMPDIR/nul run "$DELIVER" --once
+	[ "$status" -eq 78 ]
+	[[ $output == *"contains a NUL byte"* ]]
+	chmod 640 "$BATS_TEST_TMPDIR/env"
+	NSPS_ENV_FILE=$BATS_TEST_TMPDIR/env run "$DELIVER" --once
+	[ "$status" -eq 0 ]
+	[ -e "$BATS_TEST_TMPDIR/ran" ]
+	in_folder done unsafe-1
+}
+
+@test "deliver: a bad value names its key, with the same checks as the connector" {
+	while IFS='|' read -r setting message; do
+		env "$setting" "$DELIVER" -d "$SPOOL" --once -- /bin/true 2> "$BATS_TEST_TMPDIR/err" &&
+		    fail_with "$setting: accepted"
+		grep -qF "$message" "$BATS_TEST_TMPDIR/err" ||
+		    fail_with "$setting: $(cat "$BATS_TEST_TMPDIR/err")"
+	done <<-'EOF'
+	HANDLER_TIMEOUT=0|HANDLER_TIMEOUT: '0' is not a duration from 1ms
+	RETRY_BASE=10x|RETRY_BASE: '10x' is not a duration
+	RETRY_CAP=-1s|RETRY_CAP: '-1s' is not a duration
+	RETRY_LIMIT=0|RETRY_LIMIT: '0' is not a number from 1 to 100000
+	DELIVER_JOBS=65|DELIVER_JOBS: '65' is not a number from 1 to 64
+	RETENTION=99999999999999999999d|RETENTION: '99999999999999999999d' is not a duration
+	EOF
+	run "$DELIVER" -d "$SPOOL" -j 0 --once -- /bin/true
+	[ "$status" -eq 78 ]
+	[[ $output == *"DELIVER_JOBS: '0' is not a number from 1 to 64"* ]]
+}
+
 @test "deliver: the man page is lint-clean" {
 	command -v mandoc >/dev/null || skip "mandoc is not installed (.ci/deps installs it)"
 	run mandoc -Tlint -Wwarning "${MAN_DIR:-$TESTS_DIR/../man}/nsps-deliver.8"

@@ -1,0 +1,164 @@
+/*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
+ * nsps-deliver: options, the one-shot commands (--stats,
+ * --requeue-failed) and the start of the worker.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp, "usage: %s [-hV] [--once] [-d spooldir] [-e envfile] "
+	    "[-j jobs] [-t timeout]\n"
+	    "                    [-- handler [arg ...]]\n"
+	    "       %s --stats [-d spooldir]\n"
+	    "       %s --requeue-failed [-d spooldir]\n", DPROG, DPROG, DPROG);
+}
+
+/* --stats: one JSON object, a count and the oldest age per state. */
+static int
+print_stats(const struct config *cfg, struct queue *q)
+{
+	struct queue_count c[QSTATE_COUNT];
+	struct buf	 b = { 0 };
+	long long	 now = now_ms(CLOCK_REALTIME);
+	size_t		 i;
+	int		 rc = 1;
+
+	if (q->ops->stats(q->ctx, c) == -1)
+		return 1;
+	buf_adds(&b, "{\"spool\":");
+	buf_add_json_string(&b, cfg->spool_dir, strlen(cfg->spool_dir));
+	for (i = 0; i < QSTATE_COUNT; i++) {
+		buf_adds(&b, ",\"");
+		buf_adds(&b, queue_state_names[i]);
+		buf_adds(&b, "\":{\"count\":");
+		buf_addu(&b, c[i].count);
+		buf_adds(&b, ",\"oldest_age\":");
+		if (c[i].oldest_ms < 0)
+			buf_adds(&b, "null");
+		else
+			buf_addu(&b, (unsigned long long)(now > c[i].oldest_ms ?
+			    (now - c[i].oldest_ms) / 1000 : 0));
+		buf_addc(&b, '}');
+	}
+	if (buf_adds(&b, "}\n") == 0 &&
+	    write_all(STDOUT_FILENO, b.data, b.len) == 0)
+		rc = 0;
+	buf_free(&b);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "once", no_argument, NULL, 'o' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "requeue-failed", no_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct options	 opts;
+	struct config	 cfg;
+	struct spool_queue sq;
+	struct queue	 q;
+	struct worker	 w;
+	char		 err[MAX_PATH_LEN + 256], *real;
+	int		 ch, once = 0, stats = 0, requeue = 0, rc, ex;
+	size_t		 n = 0;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.program = FOR_DELIVER;
+	while ((ch = getopt_long(argc, argv, "+d:e:hj:t:V", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			opts.value[S_SPOOL_DIR] = optarg;
+			break;
+		case 'e':
+			opts.env_file = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'j':
+			opts.value[S_DELIVER_JOBS] = optarg;
+			break;
+		case 't':
+			opts.value[S_HANDLER_TIMEOUT] = optarg;
+			break;
+		case 'o':
+			once = 1;
+			break;
+		case 'S':
+			stats = 1;
+			break;
+		case 'R':
+			requeue = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", DPROG, PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE_CODE;
+		}
+	}
+	if (optind < argc)
+		opts.handler = argv + optind;
+	if (stats + requeue + once > 1) {
+		usage(stderr);
+		return EX_USAGE_CODE;
+	}
+	if (!stats && !requeue)
+		opts.program |= FOR_HANDLER;
+	if (config_load(&cfg, &opts) == -1) {
+		dlog("%s", cfg.error);
+		return EX_CONFIG_CODE;
+	}
+	if (cfg.spool_dir == NULL) {
+		dlog("no spool: set SPOOL_DIR or give -d");
+		return EX_CONFIG_CODE;
+	}
+	/* Handlers are told the spool's real path. */
+	if ((real = realpath(cfg.spool_dir, NULL)) == NULL) {
+		dlog("SPOOL_DIR: %s: %s", cfg.spool_dir, strerror(errno));
+		return EX_CONFIG_CODE;
+	}
+	free(cfg.spool_dir);
+	cfg.spool_dir = real;
+	if (spool_queue_open(&sq, &q, cfg.spool_dir, stats || requeue ? 0 :
+	    QUEUE_WORK | (once ? 0 : QUEUE_WATCH), dlog, err, sizeof(err),
+	    &ex) == -1) {
+		dlog("%s", err);
+		return ex;
+	}
+	if (stats)
+		rc = print_stats(&cfg, &q);
+	else if (requeue) {
+		rc = q.ops->requeue_failed(q.ctx, &n) == -1;
+		printf("%zu events requeued\n", n);
+	} else {
+		signal(SIGPIPE, SIG_IGN);
+		rc = worker_init(&w, &cfg, &q) == -1 ? 1 : worker_run(&w, once);
+	}
+	q.ops->close(q.ctx);
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,328 @@
+/*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
+ * C unit tests of what is easier to pin down from inside: durations,
+ * the backoff schedule, what an attempt's end means, status records,
+ * tmp/ names and the settings table.  TAP on stdout, for make check.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+static int	 tests, failures;
+
+static void
+ok(int cond, const char *fmt, ...)
+	__attribute__((__format__(__printf__, 2, 3)));
+
+static void
+ok(int cond, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	printf("%sok %d - ", cond ? "" : "not ", ++tests);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (!cond)
+		failures++;
+}
+
+static void
+test_durations(void)
+{
+	static const struct {
+		const char		*s;
+		unsigned long long	 ms;
+	} good[] = {
+		{ "0", 0 }, { "500ms", 500 }, { "30", 30000 },
+		{ "30s", 30000 }, { "5m", 300000 }, { "2h", 7200000 },
+		{ "35d", 35ULL * 86400000 }, { "007s", 7000 },
+	};
+	static const char *const bad[] = {
+		"", "s", "ms", "10x", "-1s", "+1s", " 1s", "1 s", "1s ",
+		"1.5s", "1sec", "10S", "99999999999999999999d", "1msms",
+		"999999999999999d",
+	};
+	unsigned long long	 v;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ok(parse_duration(good[i].s, &v) == 0 && v == good[i].ms,
+		    "duration '%s' is %llu ms", good[i].s, good[i].ms);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(parse_duration(bad[i], &v) == -1,
+		    "duration '%s' is refused", bad[i]);
+}
+
+static void
+test_backoff(void)
+{
+	/* base 10 s, cap 1 h: 10, 20, 40 s ... each less up to half. */
+	ok(backoff_delay(10000, 3600000, 1, 0) == 10000,
+	    "backoff: attempt 1, no jitter: the base");
+	ok(backoff_delay(10000, 3600000, 1, 5000) == 5000,
+	    "backoff: attempt 1, most jitter: half the base");
+	ok(backoff_delay(10000, 3600000, 1, 5001) == 10000,
+	    "backoff: the jitter wraps within half");
+	ok(backoff_delay(10000, 3600000, 2, 0) == 20000,
+	    "backoff: attempt 2 doubles");
+	ok(backoff_delay(10000, 3600000, 3, 0) == 40000,
+	    "backoff: attempt 3 doubles again");
+	ok(backoff_delay(10000, 3600000, 12, 0) == 3600000,
+	    "backoff: the cap holds");
+	ok(backoff_delay(10000, 3600000, 100000, 0) == 3600000,
+	    "backoff: a huge attempt count stays at the cap");
+	ok(backoff_delay(10000, 3600000, 100000, 1800000) == 1800000,
+	    "backoff: at the cap the jitter is at most half");
+	ok(backoff_delay(0, 3600000, 5, 12345) == 0,
+	    "backoff: a zero base retries at once");
+	ok(backoff_delay(1, 1, 1, 99) == 1,
+	    "backoff: one ms cannot be halved");
+}
+
+static void
+test_judge(void)
+{
+	struct config	 cfg;
+	char		 r[128];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.handler_timeout_ms = 30000;
+	cfg.retry_limit = 3;
+	cfg.retry_max_age_ms = 60000;
+	ok(judge(&cfg, 0, 0, 1, 0, r, sizeof(r)) == OUTCOME_DONE &&
+	    strcmp(r, "exit 0") == 0, "judge: exit 0 is done");
+	ok(judge(&cfg, 75 << 8, 0, 1, 0, r, sizeof(r)) == OUTCOME_RETRY &&
+	    strcmp(r, "exit 75") == 0, "judge: exit 75 is retried");
+	ok(judge(&cfg, 75 << 8, 0, 3, 0, r, sizeof(r)) == OUTCOME_FAILED &&
+	    strcmp(r, "exit 75, no attempts left") == 0,
+	    "judge: exit 75 on the last attempt has failed");
+	ok(judge(&cfg, 75 << 8, 0, 1, 60000, r, sizeof(r)) ==
+	    OUTCOME_FAILED, "judge: exit 75 past RETRY_MAX_AGE has failed");
+	ok(judge(&cfg, 1 << 8, 0, 1, 0, r, sizeof(r)) == OUTCOME_FAILED &&
+	    strcmp(r, "exit 1") == 0, "judge: exit 1 has failed at once");
+	ok(judge(&cfg, 9, 0, 1, 0, r, sizeof(r)) == OUTCOME_RETRY &&
+	    strcmp(r, "signal 9") == 0, "judge: a signal is retried");
+	ok(judge(&cfg, 9, 1, 1, 0, r, sizeof(r)) == OUTCOME_RETRY &&
+	    strcmp(r, "timeout after 30000 ms") == 0,
+	    "judge: the timeout is retried");
+}
+
+static void
+test_status(void)
+{
+	struct status	 st;
+	const char	*rec = "attempts 3\nfirst 1700000000000\nnext "
+	    "1700000060000\nlast 1700000001000\nresult exit 75\n"
+	    "stderr:\nattempts 99\n";
+
+	ok(status_parse(rec, strlen(rec), &st) == 0 && st.attempts == 3 &&
+	    st.first_ms == 1700000000000LL && st.next_ms == 1700000060000LL,
+	    "status: a record as the worker writes it");
+	rec = "attempts 2\nfuture 7\nnext 5";
+	ok(status_parse(rec, strlen(rec), &st) == 0 && st.attempts == 2 &&
+	    st.next_ms == 5, "status: unknown keys are skipped; no final "
+	    "newline is fine");
+	rec = "attempts 1x\n";
+	ok(status_parse(rec, strlen(rec), &st) == -1,
+	    "status: trailing junk in a number is refused");
+	rec = "attempts -1\n";
+	ok(status_parse(rec, strlen(rec), &st) == -1,
+	    "status: a negative count is refused");
+	rec = "next 9999999999999999999\n";
+	ok(status_parse(rec, strlen(rec), &st) == -1,
+	    "status: a number past 18 digits is refused");
+	rec = "attempts\n";
+	ok(status_parse(rec, strlen(rec), &st) == -1,
+	    "status: a key without a value is refused");
+	rec = "attempts \n";
+	ok(status_parse(rec, strlen(rec), &st) == -1,
+	    "status: an empty value is refused");
+	ok(status_parse("", 0, &st) == 0 && st.attempts == 0,
+	    "status: an empty record is a first attempt");
+}
+
+static void
+test_tmp_names(void)
+{
+	static const char *const bad[] = {
+		"abc", "abc,1,1", "abc,1,1,x", "abc,1,1,bb", "abc,0,1,b",
+		"abc,-1,1,b", "abc,1x,1,b", "abc,1,,b", ",1,1,b", ".x,1,1,b",
+		"a/b,1,1,b", "abc,99999999999,1,b", "abc,1,1,b,",
+	};
+	char		 id[SPOOL_ID_MAX + 1], kind, longname[300];
+	long		 pid;
+	size_t		 i;
+
+	ok(tmp_name_parse("ev-1.x_Y,4242,7,b", id, sizeof(id), &pid,
+	    &kind) == 0 && strcmp(id, "ev-1.x_Y") == 0 && pid == 4242 &&
+	    kind == 'b', "tmp name: a body");
+	ok(tmp_name_parse("ev,1,0,m", id, sizeof(id), &pid, &kind) == 0 &&
+	    kind == 'm', "tmp name: metadata");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(tmp_name_parse(bad[i], id, sizeof(id), &pid, &kind) == -1,
+		    "tmp name: '%s' is not one the connector makes", bad[i]);
+	memset(longname, 'a', 129);
+	snprintf(longname + 129, sizeof(longname) - 129, ",1,1,b");
+	ok(tmp_name_parse(longname, id, sizeof(id), &pid, &kind) == -1,
+	    "tmp name: an id longer than 128 is refused");
+}
+
+static char	 dir[] = "/tmp/nsps-unit.XXXXXX";
+
+static const char *
+write_env(const char *name, const char *text, size_t len, mode_t mode)
+{
+	static char	 path[256];
+	int		 fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1 ||
+	    write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) == -1)
+		abort();
+	close(fd);
+	return path;
+}
+
+static void
+clear_env(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < SETTING_COUNT; i++)
+		unsetenv(setting_name(i));
+	unsetenv("NSPS_ENV_FILE");
+}
+
+/* config_load() for nsps-deliver; returns its result. */
+static int
+load(struct config *cfg, struct options *o)
+{
+	config_free(cfg);
+	return config_load(cfg, o);
+}
+
+static void
+test_settings(void)
+{
+	struct options	 o;
+	struct config	 cfg;
+	const char	*f;
+	static const char text[] = "SPOOL_DIR=/file\nDELIVER_JOBS=3\n"
+	    "RETRY_BASE=2s\nHANDLER_TIMEOUT=7s\nHANDLER=/bin/true\n";
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&o, 0, sizeof(o));
+	clear_env();
+	o.program = FOR_DELIVER;
+	ok(load(&cfg, &o) == 0 && cfg.jobs == 1 &&
+	    cfg.handler_timeout_ms == 30000 && cfg.retry_base_ms == 10000 &&
+	    cfg.retry_cap_ms == 3600000 && cfg.retry_limit == 50 &&
+	    cfg.retry_max_age_ms == 3LL * 86400000 &&
+	    cfg.retention_ms == 35LL * 86400000 && cfg.spool_dir == NULL,
+	    "settings: the defaults");
+
+	o.env_file = f = write_env("env", text, sizeof(text) - 1, 0640);
+	ok(load(&cfg, &o) == 0 && cfg.jobs == 3 &&
+	    strcmp(cfg.spool_dir, "/file") == 0 && cfg.retry_base_ms == 2000,
+	    "settings: the file is read");
+	setenv("DELIVER_JOBS", "4", 1);
+	setenv("SPOOL_DIR", "/env", 1);
+	ok(load(&cfg, &o) == 0 && cfg.jobs == 4 &&
+	    strcmp(cfg.spool_dir, "/env") == 0 && cfg.retry_base_ms == 2000,
+	    "settings: the environment wins over the file");
+	o.value[S_DELIVER_JOBS] = "5";
+	o.value[S_HANDLER_TIMEOUT] = "9s";
+	ok(load(&cfg, &o) == 0 && cfg.jobs == 5 &&
+	    cfg.handler_timeout_ms == 9000 && strcmp(cfg.spool_dir, "/env")
+	    == 0, "settings: the command line wins over the environment");
+	setenv("DELIVER_JOBS", "", 1);
+	o.value[S_DELIVER_JOBS] = NULL;
+	ok(load(&cfg, &o) == 0 && cfg.jobs == 3,
+	    "settings: an empty value counts as unset");
+
+	o.value[S_DELIVER_JOBS] = "65";
+	ok(load(&cfg, &o) == -1 && strcmp(cfg.error, "DELIVER_JOBS: '65' is "
+	    "not a number from 1 to 64") == 0,
+	    "settings: a count past its limit names the key");
+	o.value[S_DELIVER_JOBS] = NULL;
+	o.value[S_HANDLER_TIMEOUT] = "0";
+	ok(load(&cfg, &o) == -1 &&
+	    strncmp(cfg.error, "HANDLER_TIMEOUT: '0' is not a duration", 38)
+	    == 0, "settings: a duration below its limit names the key");
+	o.value[S_HANDLER_TIMEOUT] = NULL;
+
+	o.program = FOR_DELIVER | FOR_HANDLER;
+	ok(load(&cfg, &o) == 0 && strcmp(cfg.handler[0], "/bin/true") == 0 &&
+	    cfg.handler[1] == NULL, "settings: HANDLER from the file");
+	setenv("HANDLER", "/nonexistent/handler --flag", 1);
+	ok(load(&cfg, &o) == -1 && strcmp(cfg.error, "handler "
+	    "/nonexistent/handler: not found or not executable") == 0,
+	    "settings: a handler that cannot run is refused at start-up");
+	unsetenv("HANDLER");
+
+	o.env_file = write_env("env", text, sizeof(text) - 1, 0660);
+	ok(load(&cfg, &o) == -1 && strstr(cfg.error, "group or world "
+	    "writable") != NULL, "settings: a group-writable file is refused");
+	o.env_file = write_env("env", text, sizeof(text) - 1, 0602);
+	ok(load(&cfg, &o) == -1 && strstr(cfg.error, "group or world "
+	    "writable") != NULL, "settings: a world-writable file is refused");
+	o.env_file = write_env("env", "A=1\n\0B=2\n", 9, 0600);
+	ok(load(&cfg, &o) == -1 && strstr(cfg.error, "NUL byte") != NULL,
+	    "settings: a NUL byte is refused");
+	o.env_file = write_env("env", text, sizeof(text) - 1, 0600);
+	if (geteuid() == 0) {
+		if (chown(o.env_file, 65534, 65534) == -1)
+			abort();
+		ok(load(&cfg, &o) == -1 && strstr(cfg.error, "owned by uid "
+		    "65534") != NULL, "settings: a file another user owns is "
+		    "refused");
+	} else
+		printf("ok %d - # SKIP chown to another user needs root\n",
+		    ++tests);
+
+	/* The connector reads the same table; its keys are its own. */
+	o.env_file = write_env("env", "API_TOKEN=t\nMAX_BODY_BYTES=0\n", 29,
+	    0600);
+	o.program = FOR_CONNECTOR;
+	ok(load(&cfg, &o) == -1 && strcmp(cfg.error, "MAX_BODY_BYTES: '0' is "
+	    "not a number of bytes from 1 to 67108864") == 0,
+	    "settings: the connector's sizes name the key too");
+	o.program = FOR_DELIVER;
+	ok(load(&cfg, &o) == 0, "settings: a key of the other program is not "
+	    "checked");
+	config_free(&cfg);
+	clear_env();
+}
+
+int
+main(void)
+{
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	test_durations();
+	test_backoff();
+	test_judge();
+	test_status();
+	test_tmp_names();
+	test_settings();
+	printf("1..%d\n", tests);
+	unlink(write_env("env", "", 0, 0600));
+	rmdir(dir);
+	return failures > 0;
+}

@@ -326,6 +326,7 @@ struct spool {
 	int		 fd[SPOOL_NDIRS];
 	pid_t		 pid;
 	unsigned	 seq;
+	int		 no_xattr;	/* metadata goes to meta/ */
 	struct buf	 meta;
 	char		 path[MAX_PATH_LEN + 1];
 	char		 error[MAX_PATH_LEN + 256];	/* set: unusable */

@@ -8,28 +8,46 @@
  * per state, every step a link(2) or rename(2) so a crash at any point
  * leaves either nothing or a state nsps-deliver's recovery completes:
  *
- *   tmp/<id>,<pid>,<seq>,b   the body being written, then fsync'd
- *   tmp/<id>,<pid>,<seq>,m   its metadata (JSON), fsync'd
+ *   tmp/<id>,<pid>,<seq>,b   the body exactly as received, with its
+ *                            metadata (JSON) in the extended attribute
+ *                            user.nsps; one fsync(2) makes both durable
  *   ids/<id>                 link to the body: the dedupe gate.  link(2)
  *                            fails with EEXIST for the second copy, on
  *                            any connection, whatever the worker does
- *   meta/<id>                the metadata, renamed in after the gate
  *   new/<id>                 second link to the body: handed to the worker
  *
- * The tmp link is then removed and ids/, meta/ and new/ fsync'd; only
- * then is the event answered 202.  At rest an accepted event's body has
- * exactly two links: ids/<id> and the state folder it is in.
+ * The tmp link is then removed and ids/ fsync'd; only then is the event
+ * answered 202.  That is two fsyncs an event, each guarding what a
+ * power cut could otherwise lose:
+ *
+ *   fsync(body)   before the gate, so no name, ever, points at a body
+ *                 that is not whole: a marker that outlived a crash
+ *                 would make NSPS's retry a 200 for an empty event;
+ *   fsync(ids/)   before the 202: the marker, the one name from which
+ *                 nsps-deliver's recovery can rebuild every other.
+ *
+ * new/ and tmp/ are not fsync'd: a new/ link lost to a crash leaves a
+ * marker with one link, and a tmp link that comes back shares its
+ * inode with the marker; recovery relinks the first into new/ and
+ * removes the second (see nsps-deliver(8)).  At rest an accepted
+ * event's body has exactly two links: ids/<id> and the state folder it
+ * is in.
+ *
+ * Where the filesystem has no room for the attribute (or none at all),
+ * the metadata goes to tmp/<id>,<pid>,<seq>,m instead, is fsync'd, and
+ * is renamed into meta/<id> after the gate; meta/ is then fsync'd too.
  *
  * A failure before the gate removes what was written; past it nothing
  * is undone, because a concurrent copy may already have been answered
  * 200 on the strength of the marker: the complete copy stays in tmp/
- * and nsps-deliver's recovery links it into new/ (see nsps-deliver(8)).
+ * and nsps-deliver's recovery links it into new/.
  */
 #include "config.h"
 
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -51,6 +69,7 @@
 #define META_BILL		"bill_status"
 #define META_TRACE		"trace_id"
 #define META_REQUEST		"request_id"
+#define META_XATTR		"user.nsps"
 
 const char *const spool_dirs[SPOOL_NDIRS] = {
 	"tmp", "ids", "meta", "new", "cur", "retry", "done", "failed",
@@ -124,9 +143,14 @@ failed(char *why, size_t whylen, const char *what, int err)
 	return STORE_FAILED;
 }
 
-/* Creates dir/name exclusively and writes data to disk. */
+/*
+ * Creates dir/name exclusively and writes data to disk, with the
+ * metadata in its extended attribute when meta is given; *sidecar says
+ * when that could not be done, and the metadata needs a file.
+ */
 static int
-write_file(int dir, const char *name, const char *data, size_t len)
+write_file(struct spool *sp, int dir, const char *name, const char *data,
+    size_t len, const struct buf *meta, int *sidecar)
 {
 	int	 fd, save;
 
@@ -134,13 +158,20 @@ write_file(int dir, const char *name, const char *data, size_t len)
 	    O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
-	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
-		save = errno != 0 ? errno : EIO;
-		close(fd);
-		unlinkat(dir, name, 0);
-		errno = save;
-		return -1;
-	}
+	if (write_all(fd, data, len) == -1)
+		goto fail;
+	if (meta != NULL && !sp->no_xattr &&
+	    fsetxattr(fd, META_XATTR, meta->data, meta->len, 0) == -1) {
+		/* No attributes here at all, or no room for this one. */
+		if (errno == ENOTSUP)
+			sp->no_xattr = 1;
+		else if (errno != E2BIG && errno != ENOSPC && errno != ERANGE)
+			goto fail;
+		*sidecar = 1;
+	} else if (meta != NULL)
+		*sidecar = sp->no_xattr;
+	if (fsync(fd) == -1)
+		goto fail;
 	if (close(fd) == -1) {
 		save = errno;
 		unlinkat(dir, name, 0);
@@ -148,6 +179,12 @@ write_file(int dir, const char *name, const char *data, size_t len)
 		return -1;
 	}
 	return 0;
+fail:
+	save = errno != 0 ? errno : EIO;
+	close(fd);
+	unlinkat(dir, name, 0);
+	errno = save;
+	return -1;
 }
 
 static int
@@ -223,7 +260,7 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	struct stat	 st;
 	char		 id[SPOOL_ID_MAX + 1], bname[SPOOL_ID_MAX + 64];
 	char		 mname[SPOOL_ID_MAX + 64];
-	int		 tmp = sp->fd[SPOOL_TMP], i, err;
+	int		 tmp = sp->fd[SPOOL_TMP], err, sidecar = 0;
 
 	if (sp->error[0] != '\0') {
 		snprintf(why, whylen, "%s", sp->error);
@@ -247,9 +284,10 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	    sp->seq);
 	if (build_meta(&sp->meta, ev, req, len) == -1)
 		return failed(why, whylen, "metadata", ENOMEM);
-	if (write_file(tmp, bname, body, len) == -1)
+	if (write_file(sp, tmp, bname, body, len, &sp->meta, &sidecar) == -1)
 		return failed(why, whylen, "tmp", errno);
-	if (write_file(tmp, mname, sp->meta.data, sp->meta.len) == -1) {
+	if (sidecar && write_file(sp, tmp, mname, sp->meta.data, sp->meta.len,
+	    NULL, NULL) == -1) {
 		err = errno;
 		unlinkat(tmp, bname, 0);
 		return failed(why, whylen, "tmp", err);
@@ -257,7 +295,8 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	if (linkat(tmp, bname, sp->fd[SPOOL_IDS], id, 0) == -1) {
 		err = errno;
 		unlinkat(tmp, bname, 0);
-		unlinkat(tmp, mname, 0);
+		if (sidecar)
+			unlinkat(tmp, mname, 0);
 		if (err == EEXIST)
 			return duplicate(sp, why, whylen);
 		return failed(why, whylen, "ids", err);
@@ -267,15 +306,17 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	 * have been answered 200 on the strength of this one.  On failure
 	 * the tmp links stay, and nsps-deliver's recovery moves them on.
 	 */
-	if (renameat(tmp, mname, sp->fd[SPOOL_META], id) == -1)
+	if (sidecar && renameat(tmp, mname, sp->fd[SPOOL_META], id) == -1)
 		return failed(why, whylen, "meta", errno);
 	if (linkat(tmp, bname, sp->fd[SPOOL_NEW], id, 0) == -1)
 		return failed(why, whylen, "new", errno);
 	if (unlinkat(tmp, bname, 0) == -1)
 		return failed(why, whylen, "tmp", errno);
-	for (i = SPOOL_IDS; i <= SPOOL_NEW; i++)
-		if (fsync(sp->fd[i]) == -1)
-			return failed(why, whylen, spool_dirs[i], errno);
+	/* The one directory a 202 needs on disk: see the top of the file. */
+	if (fsync(sp->fd[SPOOL_IDS]) == -1)
+		return failed(why, whylen, "ids", errno);
+	if (sidecar && fsync(sp->fd[SPOOL_META]) == -1)
+		return failed(why, whylen, "meta", errno);
 	return STORE_OK;
 }
 
@@ -573,49 +614,68 @@ add_retry(struct spool_queue *q, int folder, const char *id, void *arg)
 	return list_add(&q->retries, id, st.next_ms);
 }
 
+/* Metadata from the attribute of the body open as fd, else meta/<id>. */
+static struct json_object *
+read_meta(struct spool_queue *q, int fd, const char *id)
+{
+	struct json_object	*root;
+	char			 buf[4096];
+	ssize_t			 n;
+
+	if ((n = fgetxattr(fd, META_XATTR, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		return json_tokener_parse(buf);
+	}
+	if ((fd = openat(q->sp.fd[SPOOL_META], id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return NULL;
+	root = json_object_from_fd(fd);
+	close(fd);
+	return root;
+}
+
+static const char *
+meta_string(struct json_object *root, const char *key)
+{
+	struct json_object	*o;
+
+	if (!json_object_object_get_ex(root, key, &o) ||
+	    !json_object_is_type(o, json_type_string))
+		return NULL;
+	return json_object_get_string(o);
+}
+
 static char *
 dup_field(const char *s, size_t len)
 {
 	return strndup(s != NULL ? s : "", s != NULL ? len : 0);
 }
 
-/* The connector's metadata, or what the body itself says. */
+/*
+ * What the handler is told of an event: the connector's metadata, or
+ * what the body itself says when there is none.
+ */
 static void
 read_fields(struct spool_queue *q, struct delivery *d)
 {
-	struct json_object	*root, *o;
+	struct json_object	*root;
 	struct event		 ev;
-	int			 fd, meta = 1;
+	const char		*s;
 
-	fd = openat(q->sp.fd[SPOOL_META], d->id, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1) {
-		meta = 0;
-		fd = openat(q->sp.fd[SPOOL_CUR], d->id, O_RDONLY | O_NOFOLLOW |
-		    O_CLOEXEC);
-	}
-	root = fd == -1 ? NULL : json_object_from_fd(fd);
-	if (fd != -1)
-		close(fd);
 	memset(&ev, 0, sizeof(ev));
-	if (root != NULL && !meta)
+	if ((root = read_meta(q, d->fd, d->id)) != NULL) {
+		if ((ev.event_type = meta_string(root, META_TYPE)) != NULL)
+			ev.event_type_len = strlen(ev.event_type);
+		if ((ev.bill_status = meta_string(root, META_BILL)) != NULL)
+			ev.bill_status_len = strlen(ev.bill_status);
+		s = meta_string(root, META_TRACE);
+		d->trace_id = dup_field(s, s ? strlen(s) : 0);
+		s = meta_string(root, META_REQUEST);
+		d->request_id = dup_field(s, s ? strlen(s) : 0);
+	} else if ((root = json_object_from_fd(d->fd)) != NULL) {
 		event_describe(root, &ev);
-	else if (root != NULL) {
-		if (json_object_object_get_ex(root, META_TYPE, &o) &&
-		    json_object_is_type(o, json_type_string))
-			ev.event_type = json_object_get_string(o);
-		if (json_object_object_get_ex(root, META_BILL, &o) &&
-		    json_object_is_type(o, json_type_string))
-			ev.bill_status = json_object_get_string(o);
-		ev.event_type_len = ev.event_type ? strlen(ev.event_type) : 0;
-		ev.bill_status_len = ev.bill_status ?
-		    strlen(ev.bill_status) : 0;
-		if (json_object_object_get_ex(root, META_TRACE, &o) &&
-		    json_object_is_type(o, json_type_string))
-			d->trace_id = strdup(json_object_get_string(o));
-		if (json_object_object_get_ex(root, META_REQUEST, &o) &&
-		    json_object_is_type(o, json_type_string))
-			d->request_id = strdup(json_object_get_string(o));
+		/* The handler reads its stdin from the start. */
+		lseek(d->fd, 0, SEEK_SET);
 	}
 	d->type = dup_field(ev.event_type, ev.event_type_len);
 	d->bill_status = dup_field(ev.bill_status, ev.bill_status_len);
@@ -856,11 +916,25 @@ tmp_stale(long pid, const struct stat *st)
 	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
+/* The sibling of a tmp/ name: the same store's other file. */
+static void
+tmp_sibling(const char *name, char kind, char *out, size_t len)
+{
+	snprintf(out, len, "%.*s%c", (int)strlen(name) - 1, name, kind);
+}
+
+/*
+ * A body past the gate (its marker is the same file) that never reached
+ * new/: its metadata file, if any, goes to meta/ and the body to new/.
+ * Anything else in tmp/ is a store that never reached the gate, or one
+ * already finished, and is removed.  Metadata files are handled through
+ * their body, so a killed attempt's never replaces the stored one's.
+ */
 static int
 recover_tmp(struct spool_queue *q, int folder, const char *name, void *arg)
 {
 	struct stat	 st, mk;
-	char		 id[SPOOL_ID_MAX + 1], kind;
+	char		 id[SPOOL_ID_MAX + 1], kind, meta[SPOOL_ID_MAX + 64];
 	long		 pid;
 	int		 tmp = q->sp.fd[SPOOL_TMP];
 
@@ -874,20 +948,24 @@ recover_tmp(struct spool_queue *q, int folder, const char *name, void *arg)
 	}
 	if (!tmp_stale(pid, &st))
 		return 0;
-	if (kind == 'b' && fstatat(q->sp.fd[SPOOL_IDS], id, &mk,
-	    AT_SYMLINK_NOFOLLOW) == 0 && mk.st_ino == st.st_ino &&
-	    mk.st_dev == st.st_dev && st.st_nlink == 2) {
+	if (kind == 'm') {
+		tmp_sibling(name, 'b', meta, sizeof(meta));
+		if (fstatat(tmp, meta, &mk, AT_SYMLINK_NOFOLLOW) == -1)
+			unlinkat(tmp, name, 0);
+		return 0;
+	}
+	tmp_sibling(name, 'm', meta, sizeof(meta));
+	if (fstatat(q->sp.fd[SPOOL_IDS], id, &mk, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    mk.st_ino == st.st_ino && mk.st_dev == st.st_dev &&
+	    st.st_nlink == 2) {
 		/* Past the gate, never reached new/. */
+		(void)renameat(tmp, meta, q->sp.fd[SPOOL_META], id);
 		if (linkat(tmp, name, q->sp.fd[SPOOL_NEW], id, 0) == 0)
 			q->log("%s: recovered from tmp/", id);
 		else if (errno != EEXIST)
 			return 0;
-	} else if (kind == 'm' &&
-	    fstatat(q->sp.fd[SPOOL_IDS], id, &mk, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    fstatat(q->sp.fd[SPOOL_META], id, &mk, AT_SYMLINK_NOFOLLOW) == -1) {
-		(void)renameat(tmp, name, q->sp.fd[SPOOL_META], id);
-		return 0;
 	}
+	unlinkat(tmp, meta, 0);
 	unlinkat(tmp, name, 0);
 	return 0;
 }
@@ -913,7 +991,6 @@ spool_recover(void *ctx)
 	struct spool_queue *q = ctx;
 
 	(void)for_each(q, SPOOL_CUR, recover_cur, NULL);
-	/* Body files first: their meta siblings look at what they did. */
 	(void)for_each(q, SPOOL_TMP, recover_tmp, NULL);
 	(void)for_each(q, SPOOL_IDS, recover_ids, NULL);
 	fsync(q->sp.fd[SPOOL_NEW]);

@@ -5,17 +5,22 @@
 /*
  * Fault injection for the spool tests, loaded with LD_PRELOAD.
  *
- *   NSPS_FAULT=write|fsync|link|rename|open|unlink   the call to fail
+ *   NSPS_FAULT=write|fsync|link|rename|open|unlink|setxattr
+ *                                              the call to fail
  *   NSPS_FAULT_SKIP=N                          fail the call after N good ones
  *   NSPS_FAULT_ERRNO=N                         errno to fail with (EIO)
  *   NSPS_FAULT_KILL=1                          SIGKILL instead, before
  *                                              the call: a crash there
+ *   NSPS_FAULT_NOXATTR=1                       every fsetxattr fails with
+ *                                              ENOTSUP, as on a file
+ *                                              system without them
  *
  * write and open fail only on regular files and only when creating, so
  * the response and the log still get out.
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -129,4 +134,21 @@ unlinkat(int dfd, const char *path, int flags)
 	if (should_fail("unlink"))
 		return -1;
 	return real(dfd, path, flags);
+}
+
+int
+fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
+{
+	static int	(*real)(int, const char *, const void *, size_t, int);
+
+	if (real == NULL)
+		real = (int (*)(int, const char *, const void *, size_t, int))
+		    dlsym(RTLD_NEXT, "fsetxattr");
+	if (getenv("NSPS_FAULT_NOXATTR") != NULL) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	if (should_fail("setxattr"))
+		return -1;
+	return real(fd, name, value, size, flags);
 }

@@ -86,6 +86,14 @@ curl_config() {
 	}'
 }
 
+# spool_meta SPOOL ID: the metadata the connector keeps with the body,
+# in its extended attribute or, where there is none, in meta/; the
+# worker looks in the same order.
+spool_meta() {
+	getfattr --absolute-names --only-values -n user.nsps "$1/ids/$2" 2>/dev/null ||
+	    cat "$1/meta/$2"
+}
+
 # check_new_file SPOOL ID: new/ID is the complete event, the same file
 # as its dedupe marker.  No forks: it runs for every stored event.
 check_new_file() {

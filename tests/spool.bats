@@ -47,8 +47,9 @@ assert_spool_empty() {
 	    .trace_id == "80f198ee56343ba864fe8b2a57d3eff7" and
 	    .event_type == "SIM/Updated" and .bill_status == "open" and
 	    (.received | test("^[0-9-]+T[0-9:.]+Z$")) and .size > 0' \
-	    "$SPOOL/meta/$id"
-	[ -z "$(ls "$SPOOL/tmp")" ]
+	    <<<"$(spool_meta "$SPOOL" "$id")"
+	# One file carries both: no metadata file where attributes work.
+	[ -z "$(find "$SPOOL/tmp" "$SPOOL/meta" -type f)" ]
 }
 
 @test "spool: the same event_id again is answered 200 and stored once" {
@@ -59,7 +60,7 @@ assert_spool_empty() {
 	assert_json .message "Event already accepted"
 	assert_log "Duplicate event dup-1 already accepted"
 	[ "$(ls "$SPOOL/new")" = dup-1 ]
-	[ "$(jq -r .request_id "$SPOOL/meta/dup-1")" = null ]
+	[ "$(spool_meta "$SPOOL" dup-1 | jq -r .request_id)" = null ]
 	[ -z "$(ls "$SPOOL/tmp")" ]
 }
 
@@ -121,102 +122,156 @@ assert_spool_empty() {
 	assert_log "SPOOL_DIR: $BATS_TEST_TMPDIR/missing: open"
 }
 
-@test "spool: write, fsync, open, link and rename failures are 503, never 2xx" {
-	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
-	n=0
-	# call skip: which of the spool's calls fails
+# NOXATTR= (attributes work) or NOXATTR=1 (metadata in meta/): the two
+# ways the connector stores an event.
+fault_env() {
+	local call=$1 skip=$2
+	shift 2
+	printf '%s\n' LD_PRELOAD="$NSPS_FAULT_SO" NSPS_FAULT="$call" \
+	    NSPS_FAULT_SKIP="$skip" ${NOXATTR:+NSPS_FAULT_NOXATTR=1} "$@"
+}
+
+# The calls of one store before the dedupe gate, for each way.
+early_calls() {
+	if [ -z "${NOXATTR:-}" ]; then
+		printf '%s\n' 'open 0' 'write 0' 'setxattr 0' 'fsync 0' 'link 0'
+	else
+		printf '%s\n' 'open 0' 'write 0' 'fsync 0' 'open 1' 'write 1' \
+		    'fsync 1' 'link 0'
+	fi
+}
+
+# And after it: what fails there leaves a whole copy for recovery.
+late_calls() {
+	if [ -z "${NOXATTR:-}" ]; then
+		printf '%s\n' 'link 1' 'unlink 0' 'fsync 1'
+	else
+		printf '%s\n' 'rename 0' 'link 1' 'unlink 0' 'fsync 2' 'fsync 3'
+	fi
+}
+
+faults_before_gate() {
+	local n=0 call skip env
 	while read -r call skip; do
 		n=$((n + 1))
-		post_spooled "fault-$n" LD_PRELOAD="$NSPS_FAULT_SO" \
-		    NSPS_FAULT="$call" NSPS_FAULT_SKIP="$skip"
+		mapfile -t env < <(fault_env "$call" "$skip")
+		post_spooled "fault$NOXATTR-$n" "${env[@]}"
 		assert_error 503 SERVICE_ERROR || return 1
 		assert_header 'Retry-After: 30' || return 1
 		assert_log "spool: " || return 1
-		[ ! -e "$SPOOL/new/fault-$n" ] || fail_with "$call $skip: in new/" || return 1
-		[ ! -e "$SPOOL/ids/fault-$n" ] || fail_with "$call $skip: a marker was left" || return 1
+		[ ! -e "$SPOOL/new/fault$NOXATTR-$n" ] || fail_with "$call $skip: in new/" || return 1
+		[ ! -e "$SPOOL/ids/fault$NOXATTR-$n" ] || fail_with "$call $skip: a marker was left" || return 1
 		[ -z "$(ls "$SPOOL/tmp")" ] || fail_with "$call $skip: tmp/ not empty" || return 1
 		# The client's retry, without the fault, is stored.
-		post_spooled "fault-$n"
+		post_spooled "fault$NOXATTR-$n" $(fault_env none 0)
 		assert_status 202 || return 1
-		check_new_file "$SPOOL" "fault-$n" || fail_with "$call $skip" || return 1
-	done <<-'EOF'
-	open 0
-	open 1
-	write 0
-	write 1
-	fsync 0
-	fsync 1
-	link 0
-	EOF
+		check_new_file "$SPOOL" "fault$NOXATTR-$n" || fail_with "$call $skip" || return 1
+	done < <(early_calls)
+	[ "$n" -gt 4 ]
+}
+
+@test "spool: write, fsync, open, setxattr and link failures are 503, never 2xx" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	NOXATTR= faults_before_gate
+	NOXATTR=1 faults_before_gate
+	# Metadata kept in meta/ where attributes are missing.
+	[ -s "$SPOOL/meta/fault1-1" ] && [ ! -e "$SPOOL/meta/fault-1" ]
+}
+
+faults_past_gate() {
+	local n=0 call skip env id
+	while read -r call skip; do
+		n=$((n + 1))
+		id=late$NOXATTR-$n
+		mapfile -t env < <(fault_env "$call" "$skip")
+		post_spooled "$id" "${env[@]}"
+		assert_error 503 SERVICE_ERROR || return 1
+		# Nothing partial in new/: absent, or the whole event.
+		if [ -e "$SPOOL/new/$id" ]; then
+			check_new_file "$SPOOL" "$id" || return 1
+		else
+			# The complete copy waits in tmp/ beside its marker.
+			[ "$(find "$SPOOL/tmp" -samefile "$SPOOL/ids/$id" | wc -l)" = 1 ] ||
+			    fail_with "$call $skip: no copy in tmp/" || return 1
+		fi
+		post_spooled "$id"
+		assert_status 200 || return 1
+	done < <(late_calls)
+	[ "$n" -gt 2 ]
 }
 
 @test "spool: failures past the dedupe gate are 503 and leave the copy to recovery" {
 	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
-	n=0
-	while read -r call skip; do
-		n=$((n + 1))
-		post_spooled "late-$n" LD_PRELOAD="$NSPS_FAULT_SO" \
-		    NSPS_FAULT="$call" NSPS_FAULT_SKIP="$skip"
-		assert_error 503 SERVICE_ERROR || return 1
-		# Nothing partial in new/: absent, or the whole event.
-		if [ -e "$SPOOL/new/late-$n" ]; then
-			check_new_file "$SPOOL" "late-$n" || return 1
-		else
-			# The complete copy waits in tmp/ beside its marker.
-			[ "$(find "$SPOOL/tmp" -samefile "$SPOOL/ids/late-$n" | wc -l)" = 1 ] ||
-			    fail_with "$call $skip: no copy in tmp/" || return 1
-		fi
-		post_spooled "late-$n"
-		assert_status 200 || return 1
-	done <<-'EOF'
-	rename 0
-	link 1
-	fsync 2
-	fsync 4
-	EOF
+	NOXATTR= faults_past_gate
+	NOXATTR=1 faults_past_gate
 }
 
-@test "spool: a connector killed between any two steps loses nothing the worker cannot finish" {
-	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
-	n=0
-	# call skip: SIGKILL just before that call; then the client's retry
-	# gets answer, 202 before the dedupe gate and 200 after it.
+# Kills the connector just before each call of a store; the client's
+# retry gets 202 before the dedupe gate and 200 after it.
+kills_between_steps() {
+	local call skip answer env id
 	while read -r call skip answer; do
 		n=$((n + 1))
-		post_spooled "kill-$n" LD_PRELOAD="$NSPS_FAULT_SO" \
-		    NSPS_FAULT="$call" NSPS_FAULT_SKIP="$skip" NSPS_FAULT_KILL=1
+		mapfile -t env < <(fault_env "$call" "$skip" NSPS_FAULT_KILL=1)
+		post_spooled "kill-$n" "${env[@]}"
 		[ "$status" -eq 137 ] && [ -z "$output" ] ||
 		    fail_with "$call $skip: not killed (exit $status)" || return 1
 		# Never a partial file in new/.
 		[ ! -e "$SPOOL/new/kill-$n" ] || check_new_file "$SPOOL" "kill-$n" || return 1
 		post_spooled "kill-$n"
 		assert_status "$answer" || fail_with "$call $skip" || return 1
-	done <<-'EOF'
-	open 0 202
-	write 0 202
-	fsync 0 202
-	open 1 202
-	write 1 202
-	fsync 1 202
-	link 0 202
-	rename 0 200
-	link 1 200
-	unlink 0 200
-	fsync 2 200
-	fsync 3 200
-	fsync 4 200
-	EOF
-	# The worker's recovery finishes every copy; each is handled once.
+	done < <(paste -d ' ' <(early_calls; late_calls) \
+	    <(early_calls | sed 's/.*/202/'; late_calls | sed 's/.*/200/'))
+}
+
+@test "spool: a connector killed between any two steps loses nothing the worker cannot finish" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	n=0
+	NOXATTR= kills_between_steps
+	xattr_kills=$n
+	NOXATTR=1 kills_between_steps
+	[ "$xattr_kills" -eq 8 ] && [ "$n" -eq 20 ]
+	# The worker's recovery finishes every copy; each is handled once,
+	# and is told the metadata the connector kept.
 	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --once -- /bin/sh -c \
-	    'echo "$NSPS_EVENT_ID" >> "$0"' "$BATS_TEST_TMPDIR/delivered"
+	    'echo "$NSPS_EVENT_ID $NSPS_EVENT_TYPE" >> "$0"' "$BATS_TEST_TMPDIR/delivered"
 	[ "$status" -eq 0 ]
-	assert_log "kill-8: recovered from tmp/"
-	assert_log "kill-9: recovered from tmp/"
-	[ "$(sort "$BATS_TEST_TMPDIR/delivered")" = "$(printf 'kill-%s\n' $(seq "$n") | sort)" ]
+	# Killed before the link into new/: only tmp/ and ids/ hold it.
+	assert_log "kill-6: recovered from tmp/"
+	assert_log "kill-16: recovered from tmp/"
+	assert_log "kill-17: recovered from tmp/"
+	[ "$(sort "$BATS_TEST_TMPDIR/delivered")" = "$(printf 'kill-%s SIM/Updated\n' $(seq "$n") | sort)" ]
 	[ -z "$(find "$SPOOL/tmp" "$SPOOL/new" "$SPOOL/cur" -type f)" ]
 	for i in $(seq "$n"); do
 		[ "$(stat -c %h "$SPOOL/done/kill-$i")" = 2 ] || return 1
-		[ -s "$SPOOL/meta/kill-$i" ] || fail_with "kill-$i: no metadata" || return 1
+		[ "$(spool_meta "$SPOOL" "kill-$i" | jq -r .event_id)" = "kill-$i" ] ||
+		    fail_with "kill-$i: no metadata" || return 1
+	done
+}
+
+@test "spool: what a power cut can undo after the 202 (new/ and tmp/ are not fsync'd) is rebuilt" {
+	# Everything past the last fsync (ids/) may be lost in a power
+	# cut: the link into new/, and the unlink of the tmp/ name.  Each
+	# state that can leave is made by hand; one worker pass delivers
+	# each event once.
+	for id in lost-new lost-both lost-unlink; do
+		post_spooled "$id" HTTP_X_REQUEST_ID="req-$id"
+		assert_status 202
+	done
+	rm "$SPOOL/new/lost-new"
+	rm "$SPOOL/new/lost-both"
+	ln "$SPOOL/ids/lost-both" "$SPOOL/tmp/lost-both,4194305,1,b"
+	ln "$SPOOL/ids/lost-unlink" "$SPOOL/tmp/lost-unlink,4194305,2,b"
+	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --once -- /bin/sh -c \
+	    'echo "$NSPS_EVENT_ID $NSPS_REQUEST_ID" >> "$0"' "$BATS_TEST_TMPDIR/delivered"
+	[ "$status" -eq 0 ]
+	assert_log "lost-new: recovered from ids/"
+	assert_log "lost-both: recovered from tmp/"
+	[ "$(sort "$BATS_TEST_TMPDIR/delivered")" = "$(printf '%s\n' 'lost-both req-lost-both' \
+	    'lost-new req-lost-new' 'lost-unlink req-lost-unlink')" ]
+	[ -z "$(find "$SPOOL/tmp" "$SPOOL/new" "$SPOOL/cur" -type f)" ]
+	for id in lost-new lost-both lost-unlink; do
+		[ "$(stat -c %h "$SPOOL/done/$id")" = 2 ] || return 1
 	done
 }
 

@@ -71,6 +71,12 @@ record_pid() {
 	echo "$1 $2" >> "$SERVERS_PIDS"
 }
 
+# forget_pid PID: its starter has stopped PID and waited for it; the
+# number may be reused, so it is not signalled again.
+forget_pid() {
+	sed -i "/^$1 /d" "$SERVERS_PIDS"
+}
+
 # alive PID: the process exists and is not a zombie.
 alive() {
 	local state
@@ -92,7 +98,8 @@ wait_http() {
 		tries=$((tries - 1))
 	done
 	echo "wait_http: no answer from $url (pid $pid)" >&2
-	tail -n 20 "$SERVERS_DIR"/*.err "$SERVERS_DIR"/*.log >&2 2>/dev/null
+	tail -n 20 "$SERVERS_DIR"/*.err "$SERVERS_DIR"/*.log \
+	    "$SERVERS_DIR"/run/*.log >&2 2>/dev/null
 	return 1
 }
 
@@ -175,16 +182,22 @@ make_shared_dir() {
 	echo "$d"
 }
 
-# derive_config SRC DST OLD=NEW...: DST is SRC with each OLD string
-# replaced by NEW (ports, paths, user).  Each OLD must occur in SRC, so a
-# recipe that changes under the test fails it rather than going untested.
+# derive_config [-d SEP] SRC DST OLD=NEW...: DST is SRC with each OLD
+# string replaced by NEW (ports, paths, user).  Each OLD must occur in
+# SRC, so a recipe that changes under the test fails it rather than going
+# untested.  -d: the pairs are OLD, SEP, NEW, for an OLD that holds "=".
 derive_config() {
-	local src=$1 dst=$2 pair old new text
+	local sep== src dst pair old new text
+	if [ "$1" = -d ]; then
+		sep=$2
+		shift 2
+	fi
+	src=$1 dst=$2
 	shift 2
 	text=$(cat "$src") || return 1
 	for pair in "$@"; do
-		old=${pair%%=*}
-		new=${pair#*=}
+		old=${pair%%"$sep"*}
+		new=${pair#*"$sep"}
 		[[ $text == *"$old"* ]] || {
 			echo "derive_config: '$old' not in $src" >&2
 			return 1

@@ -75,12 +75,5 @@ measure() {
 	[[ $output == *"fcgi: $COUNT requests"* ]]
 	[[ $output == *"0 crashes, 0 hangs over 1 s, 0 malformed answers, 0 2xx for invalid, 0 valid refused"* ]]
 	[ "$state" = alive ] || fail_with "the FastCGI process died"
-	[ "$fds" -eq "$fds0" ] || fail_with "fds went from $fds0 to $fds"
-	# A sanitizer build's RSS is ASan's quarantine, not the connector's.
-	if [[ ${NSPS_HARDEN-} == *-fsanitize=* ]]; then
-		echo "# fcgi: RSS not compared: ASan's quarantine keeps freed memory" >&3
-	else
-		[ "$rss" -le $((rss0 + RSS_MARGIN_KB)) ] ||
-		    fail_with "RSS grew from $rss0 to $rss KiB"
-	fi
+	assert_steady fcgi "$fds0" "$fds" "$rss0" "$rss" "$RSS_MARGIN_KB"
 }

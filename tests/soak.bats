@@ -113,11 +113,5 @@ count_status() {
 	done
 	[ "$(awk '$1 == "status" && $2 !~ /^(202|401|422|413)$/' "$DIR/wrk.out")" = "" ] ||
 	    fail_with "unexpected statuses" "$(cat "$DIR/wrk.out")"
-	[ "$fd1" -eq "$fd0" ] || fail_with "fds went from $fd0 to $fd1"
-	if [[ ${NSPS_HARDEN-} == *-fsanitize=* ]]; then
-		echo "# soak: RSS not compared: ASan's quarantine keeps freed memory" >&3
-	else
-		[ "$rss1" -le $((rss0 + SOAK_RSS_MARGIN_KB)) ] ||
-		    fail_with "RSS grew from $rss0 to $rss1 KiB"
-	fi
+	assert_steady soak "$fd0" "$fd1" "$rss0" "$rss1" "$SOAK_RSS_MARGIN_KB"
 }

@@ -36,3 +36,19 @@ proc_ticks() {
 proc_children() {
 	cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | sed '/^$/d'
 }
+
+# assert_steady LABEL FDS0 FDS1 RSS0 RSS1 MARGIN_KB: in a bats test, a
+# long-lived process kept its open files and its RSS within MARGIN_KB
+# between two measurements.  In a sanitizer build RSS is mostly ASan's
+# quarantine of freed memory, so it is not compared there.
+assert_steady() {
+	local label=$1 fd0=$2 fd1=$3 rss0=$4 rss1=$5 margin=$6
+	[ "$fd1" -eq "$fd0" ] || fail_with "fds went from $fd0 to $fd1" ||
+	    return 1
+	if [[ ${NSPS_HARDEN-} == *-fsanitize=* ]]; then
+		echo "# $label: RSS not compared: ASan's quarantine keeps freed memory" >&3
+		return 0
+	fi
+	[ "$rss1" -le $((rss0 + margin)) ] ||
+	    fail_with "RSS grew from $rss0 to $rss1 KiB"
+}

@@ -23,19 +23,12 @@ launch() {
 setup_file() {
 	command -v lighttpd >/dev/null ||
 	    skip "lighttpd is not installed (.ci/deps installs it)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" "$CONNECTOR_MAX"
-	mkdir -m 755 "$D/bin"
-	mv "$D/nsps-connector" "$D/bin/"
-	retry 3 launch
+	suite_setup -b "$CONNECTOR_MAX" launch
 	export BASE LOG=$D/run/breakage.log
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "lighttpd-cgi: the NSPS documentation's sample is 202 and logged in server.breakagelog" {

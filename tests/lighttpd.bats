@@ -29,17 +29,12 @@ launch() {
 setup_file() {
 	command -v lighttpd >/dev/null ||
 	    skip "lighttpd is not installed (.ci/deps installs it)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" "$CONNECTOR_MAX"
-	retry 3 launch
+	suite_setup "$CONNECTOR_MAX" launch
 	export BASE LOG=$D/lighttpd.err
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "lighttpd: derived config keeps every directive of the recipe" {

@@ -32,19 +32,12 @@ setup_file() {
 	    skip "nginx is not installed (.ci/deps installs it)"
 	command -v spawn-fcgi >/dev/null ||
 	    skip "spawn-fcgi is not installed (.ci/deps installs it)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" "$CONNECTOR_MAX"
-	mkdir -m 755 "$D/bin"
-	mv "$D/nsps-connector" "$D/bin/"
-	retry 3 launch
+	suite_setup -b "$CONNECTOR_MAX" launch
 	export BASE LOG=$D/spawn-fcgi.err
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "nginx: the socket is mode 0660 and the connector does not run as root" {

@@ -351,3 +351,30 @@ spawn_fcgi_command() {
 spawn_fcgi_env() {
 	sed -n 's/^Environment=//p' "$SERVERS_DIR/spawn.service"
 }
+
+# suite_setup [-b] MAX_BODY_BYTES LAUNCH: a server suite's setup_file: a
+# shared directory $D (exported) holding connector_files, the binary
+# moved to $D/bin with -b (for recipes that name its directory), then
+# LAUNCH, retried on another port when it fails.
+suite_setup() {
+	local bin=
+	if [ "$1" = -b ]; then
+		bin=1
+		shift
+	fi
+	D=$(make_shared_dir) || return 1
+	export D
+	servers_init "$D"
+	connector_files "$D" "$1" || return 1
+	if [ -n "$bin" ]; then
+		mkdir -m 755 "$D/bin" && mv "$D/nsps-connector" "$D/bin/" ||
+		    return 1
+	fi
+	retry 3 "$2"
+}
+
+# suite_teardown: a server suite's teardown_file.
+suite_teardown() {
+	servers_stop_all
+	[ -z "${D:-}" ] || rm -rf "$D"
+}

@@ -24,19 +24,12 @@ launch() {
 setup_file() {
 	[ -n "$(apache_binary)" ] ||
 	    skip "apache2 is not installed (.ci/deps installs it)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" 65536
-	mkdir -m 755 "$D/bin"
-	mv "$D/nsps-connector" "$D/bin/"
-	retry 3 launch
+	suite_setup -b 65536 launch
 	export BASE LOG=$D/error.log
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "apache-cgi-prefork: mod_cgi is loaded, not mod_cgid" {

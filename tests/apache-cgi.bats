@@ -27,19 +27,12 @@ launch() {
 setup_file() {
 	[ -n "$(apache_binary)" ] ||
 	    skip "apache2 is not installed (.ci/deps installs it)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" "$CONNECTOR_MAX"
-	mkdir -m 755 "$D/bin"
-	mv "$D/nsps-connector" "$D/bin/"
-	retry 3 launch
+	suite_setup -b "$CONNECTOR_MAX" launch
 	export BASE LOG=$D/error.log
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "apache-cgi: the NSPS documentation's sample is 202 and logged in the ErrorLog" {

@@ -28,19 +28,12 @@ setup_file() {
 	    skip "apache2 is not installed (.ci/deps installs it)"
 	[ -f /usr/lib/apache2/modules/mod_fcgid.so ] ||
 	    skip "mod_fcgid is not installed (.ci/deps installs libapache2-mod-fcgid)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" "$CONNECTOR_MAX"
-	mkdir -m 755 "$D/bin"
-	mv "$D/nsps-connector" "$D/bin/"
-	retry 3 launch
+	suite_setup -b "$CONNECTOR_MAX" launch
 	export BASE LOG=$D/error.log
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "apache-fcgid: the NSPS documentation's sample is 202 and logged in the ErrorLog" {

@@ -12,44 +12,23 @@ load lib/contract
 CONNECTOR_MAX=65536
 
 launch() {
-	local port user
-	port=$(free_port) || return 1
-	user=$(server_user)
 	derive_config "$TESTS_DIR/../contrib/lighttpd-cgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" \
 	    "/var/log/lighttpd/nsps-connector.log=$D/run/breakage.log" || return 1
-	cat > "$D/lighttpd.conf" <<-CONF
-	server.document-root = "$D/htdocs"
-	server.bind = "127.0.0.1"
-	server.errorlog = "$D/run/error.log"
-	server.port = $port
-	${user:+server.username = \"$user\"}
-	${user:+server.groupname = \"$(id -gn "$user" 2>/dev/null)\"}
-	include "$D/nsps.conf"
-	CONF
-	lighttpd -tt -f "$D/lighttpd.conf" >&2 || return 1
-	start_bg lighttpd lighttpd -D -f "$D/lighttpd.conf"
-	BASE=http://127.0.0.1:$port/nsps
-	wait_http "$BASE/health" "$LAST_PID"
+	lighttpd_start -u lighttpd /nsps/health "$D/nsps.conf" || return 1
+	BASE=http://127.0.0.1:$LIGHTTPD_PORT/nsps
 }
 
 setup_file() {
 	command -v lighttpd >/dev/null ||
 	    skip "lighttpd is not installed (.ci/deps installs it)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" "$CONNECTOR_MAX"
-	mkdir -m 755 "$D/bin"
-	mv "$D/nsps-connector" "$D/bin/"
-	retry 3 launch
+	suite_setup -b "$CONNECTOR_MAX" launch
 	export BASE LOG=$D/run/breakage.log
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "lighttpd-cgi: the NSPS documentation's sample is 202 and logged in server.breakagelog" {

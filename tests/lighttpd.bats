@@ -15,45 +15,26 @@ load lib/contract
 CONNECTOR_MAX=65536
 
 launch() {
-	local port user
-	port=$(free_port) || return 1
-	user=$(server_user)
 	derive_config "$TESTS_DIR/../contrib/lighttpd-fastcgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/nsps-connector" \
 	    "/run/lighttpd/nsps-connector.sock=$D/run/nsps.sock" \
 	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" || return 1
-	cat > "$D/lighttpd.conf" <<-CONF
-	server.document-root = "$D/htdocs"
-	server.bind = "127.0.0.1"
-	server.port = $port
-	server.errorlog = "$D/run/error.log"
-	${user:+server.username = \"$user\"}
-	${user:+server.groupname = \"$(id -gn "$user" 2>/dev/null)\"}
-	include "$D/nsps.conf"
-	CONF
-	lighttpd -tt -f "$D/lighttpd.conf" >&2 || return 1
 	# A secret in lighttpd's environment that must not reach the
 	# connector (bin-copy-environment).
-	start_bg lighttpd env LIGHTTPD_SECRET=do-not-leak \
-	    lighttpd -D -f "$D/lighttpd.conf"
-	BASE=http://127.0.0.1:$port/nsps
-	wait_http "$BASE/health" "$LAST_PID"
+	LIGHTTPD_SECRET=do-not-leak \
+	    lighttpd_start -u lighttpd /nsps/health "$D/nsps.conf" || return 1
+	BASE=http://127.0.0.1:$LIGHTTPD_PORT/nsps
 }
 
 setup_file() {
 	command -v lighttpd >/dev/null ||
 	    skip "lighttpd is not installed (.ci/deps installs it)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" "$CONNECTOR_MAX"
-	retry 3 launch
+	suite_setup "$CONNECTOR_MAX" launch
 	export BASE LOG=$D/lighttpd.err
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "lighttpd: derived config keeps every directive of the recipe" {
@@ -83,7 +64,7 @@ teardown_file() {
 
 @test "lighttpd: the NSPS documentation's sample is 202 and logged on lighttpd's stderr" {
 	contract_doc_sample "$BASE" "$LOG"
-	! grep -qF "Received event" "$D/run/error.log"
+	! grep -qF "Received event" "$D/run/lighttpd-error.log"
 }
 @test "lighttpd: wrong token is 401" { contract_wrong_token "$BASE" "$LOG"; }
 @test "lighttpd: missing token is 401" { contract_missing_token "$BASE" "$LOG"; }
@@ -121,12 +102,9 @@ teardown_file() {
 	[ -z "$(server_user)" ] || chown "$(server_user)" "$D/bad"
 	echo "MAX_BODY_BYTES=1024" > "$D/bad/nsps.env"
 	sed -e "s|$D/nsps.env|$D/bad/nsps.env|" -e "s|$D/run/|$D/bad/|" \
-	    -e "s|$D/nsps.conf|$D/bad/nsps.conf|" \
-	    -e "s|server.port = .*|server.port = $port|" \
-	    -e "s|$D/run/error.log|$D/bad/error.log|" "$D/lighttpd.conf" > "$D/bad/lighttpd.conf"
-	sed -e "s|$D/nsps.env|$D/bad/nsps.env|" -e "s|$D/run/|$D/bad/|" \
 	    "$D/nsps.conf" > "$D/bad/nsps.conf"
-	start_bg lighttpd-bad lighttpd -D -f "$D/bad/lighttpd.conf"
+	lighttpd_conf -u lighttpd-bad "$port" "$D/bad/nsps.conf"
+	start_bg lighttpd-bad lighttpd -D -f "$D/lighttpd-bad.conf"
 	for i in $(seq 1 100); do
 		grep -qF "no API token configured" "$D/lighttpd-bad.err" && break
 		sleep 0.05

@@ -11,12 +11,22 @@
 # counts are printed into the test log.
 
 load helper
+load lib/servers
+load lib/proc
 
 COUNT=10200
+# The FastCGI process is measured after the corpus's first WARMUP
+# requests, then after all COUNT.
+WARMUP=4000
+RSS_MARGIN_KB=1024
 RUNNER=$(dirname "$CONNECTOR")/tests/malformed
 
 setup() {
 	[ -x "$RUNNER" ] || fail_with "$RUNNER is not built (make check builds it)"
+}
+
+teardown() {
+	servers_stop_all
 }
 
 report() {
@@ -31,13 +41,39 @@ report() {
 	[[ $output == *"0 crashes, 0 hangs over 1 s, 0 malformed answers, 0 2xx for invalid, 0 valid refused"* ]]
 }
 
+# start_fcgi SOCK: the connector as a FastCGI server on SOCK with the
+# corpus's token and nothing else in its environment.  Sets $pid.
+start_fcgi() {
+	servers_init "$BATS_TEST_TMPDIR/servers"
+	start_bg connector env -i PATH=/usr/bin:/bin \
+	    API_TOKEN="$("$RUNNER" token)" "$CONNECTOR" -s "$1"
+	pid=$LAST_PID
+	wait_file "$1" "$pid"
+}
+
+# measure: the FastCGI process's RSS and fds once it has finished the
+# last request and waits in accept(); sets $rss and $fds.
+measure() {
+	sleep 0.2
+	rss=$(proc_rss_kb "$pid") || rss=-1
+	fds=$(proc_fds "$pid") || fds=-1
+}
+
 @test "malformed: $COUNT hostile requests through one FastCGI process" {
-	# A sanitizer build's RSS is ASan's quarantine, not the connector's.
-	[[ ${NSPS_HARDEN-} != *-fsanitize=* ]] || export MALFORMED_NO_RSS=1
-	run "$RUNNER" fcgi "$CONNECTOR" "$COUNT" "$BATS_TEST_TMPDIR"
+	local sock=$BATS_TEST_TMPDIR/fcgi.sock pid rss fds rss0 fds0
+	start_fcgi "$sock"
+	run "$RUNNER" fcgi "$sock" "$WARMUP"
+	[ "$status" -eq 0 ] || { report; fail_with "warm-up: runner exited $status"; }
+	measure
+	rss0=$rss fds0=$fds
+	run "$RUNNER" fcgi "$sock" "$COUNT"
 	report
+	measure
+	alive "$pid" && state=alive || state=DEAD
+	echo "# fcgi: process $state; RSS $rss0 KiB after a $WARMUP-request warm-up, $rss KiB at the end; fds $fds0 then $fds" >&3
 	[ "$status" -eq 0 ] || fail_with "runner exited $status"
 	[[ $output == *"fcgi: $COUNT requests"* ]]
 	[[ $output == *"0 crashes, 0 hangs over 1 s, 0 malformed answers, 0 2xx for invalid, 0 valid refused"* ]]
-	[[ $output == *"fcgi: process alive"* ]]
+	[ "$state" = alive ] || fail_with "the FastCGI process died"
+	assert_steady fcgi "$fds0" "$fds" "$rss0" "$rss" "$RSS_MARGIN_KB"
 }

@@ -5,21 +5,24 @@
 /*
  * The malformed corpus: a deterministic generator of hostile requests,
  * each marked valid or invalid, and a runner that sends every one to
- * the connector, through CGI (one process per request) or through one
- * long-lived FastCGI process (its own small FastCGI client on a unix
- * socket).  Written in C, not a script: it has to produce NUL bytes,
- * invalid UTF-8 and multi-megabyte bodies exactly, keep 10,000 requests
- * within a couple of minutes, enforce a 1 s deadline on each, and needs
+ * the connector, through CGI (one process per request) or to a
+ * long-lived FastCGI process on a unix socket (tests/lib/fcgi-client.c).
+ * Written in C, not a script: it has to produce NUL bytes, invalid
+ * UTF-8 and multi-megabyte bodies exactly, keep 10,000 requests within
+ * a couple of minutes, enforce a 1 s deadline on each, and needs
  * nothing but the compiler and json-c the build already has.
  *
- * usage: malformed cgi|fcgi connector count [workdir]
+ * usage: malformed cgi connector count
+ *        malformed fcgi socket count
+ *        malformed token
+ * The last prints the token the corpus's valid requests carry, for
+ * whoever starts the FastCGI process (tests/malformed.bats, which also
+ * watches that process's fds and RSS).
  *
  * Checks for every request: no crash (signal), no hang over 1 s, a
  * well-formed CGI response (Status line, Content-Type:
  * application/json, Content-Length equal to the body) whose body is a
  * JSON object, no 2xx for an invalid request and 202 for a valid one.
- * FastCGI: the process is still alive at the end, with the same number
- * of open fds as after the warm-up and its RSS within RSS_MARGIN_KB.
  *
  * Duplicate object keys: RFC 8259 says names SHOULD be unique and
  * leaves the rest to the parser.  The connector, like json-c,
@@ -28,16 +31,10 @@
  */
 #include "config.h"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -49,11 +46,11 @@
 
 #include <json-c/json.h>
 
+#include "fcgi-client.h"
+
 #define TOKEN		"malformed-corpus-token-71c3"
 #define MAX_BODY	(2u * 1024 * 1024)	/* the connector's default */
 #define DEADLINE_MS	1000
-#define WARMUP		4000
-#define RSS_MARGIN_KB	1024
 #define NFIELDS		8
 
 static const char *const field_name[NFIELDS] = {
@@ -63,14 +60,9 @@ static const char *const field_name[NFIELDS] = {
 };
 enum { F_METHOD, F_SCRIPT, F_PATH, F_AUTH, F_CTYPE, F_CLEN, F_TRACE, F_UID };
 
-struct cbuf {
-	char		*p;
-	size_t		 len, cap;
-};
-
 struct kase {
 	char		*f[NFIELDS];	/* NULL: not set */
-	struct cbuf	 body;
+	struct fcgi_buf	 body;
 	int		 valid;
 	int		 auto_len;	/* CONTENT_LENGTH = body length */
 	const char	*what;
@@ -113,26 +105,13 @@ pick(size_t n)
 }
 
 static void
-cb_add(struct cbuf *b, const void *p, size_t n)
+cb_adds(struct fcgi_buf *b, const char *s)
 {
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		if ((b->p = realloc(b->p, b->cap)) == NULL)
-			die("out of memory");
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	fcgi_buf_add(b, s, strlen(s));
 }
 
 static void
-cb_adds(struct cbuf *b, const char *s)
-{
-	cb_add(b, s, strlen(s));
-}
-
-static void
-cb_printf(struct cbuf *b, const char *fmt, ...)
+cb_printf(struct fcgi_buf *b, const char *fmt, ...)
 {
 	char	*tmp;
 	va_list	 ap;
@@ -143,12 +122,12 @@ cb_printf(struct cbuf *b, const char *fmt, ...)
 	va_end(ap);
 	if (n == -1)
 		die("out of memory");
-	cb_add(b, tmp, (size_t)n);
+	fcgi_buf_add(b, tmp, (size_t)n);
 	free(tmp);
 }
 
 static void
-cb_repeat(struct cbuf *b, const char *s, size_t times)
+cb_repeat(struct fcgi_buf *b, const char *s, size_t times)
 {
 	while (times-- > 0)
 		cb_adds(b, s);
@@ -190,7 +169,7 @@ set(struct kase *k, int f, const char *v)
  * appended as more members of the top-level object.
  */
 static void
-event(struct cbuf *b, const char *type, const char *bill, const char *extra)
+event(struct fcgi_buf *b, const char *type, const char *bill, const char *extra)
 {
 	cb_printf(b, "{\"event_id\":\"ev-%llu\",\"data\":{",
 	    (unsigned long long)pick(1000000));
@@ -206,7 +185,7 @@ event(struct cbuf *b, const char *type, const char *bill, const char *extra)
 }
 
 static void
-valid_event(struct cbuf *b, const char *extra)
+valid_event(struct fcgi_buf *b, const char *extra)
 {
 	static const char *const types[] = {
 		"\"SIM/Updated\"", "\"SIM/Replaced\"", "\"Account/Unblocked\"",
@@ -264,7 +243,7 @@ gen_valid(struct kase *k, size_t v)
 		",\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]",
 		",\"t\":[true,false,null,{},[],\"\"]",
 	};
-	struct cbuf	 ws = { 0 };
+	struct fcgi_buf	 ws = { 0 };
 
 	base(k, "valid");
 	switch (v % 4) {
@@ -359,7 +338,7 @@ static void
 gen_nesting(struct kase *k, size_t v)
 {
 	static const size_t depth[] = { 30, 31, 100, 1000, 10000, 20000, 50000 };
-	struct cbuf	 x = { 0 };
+	struct fcgi_buf	 x = { 0 };
 	size_t		 d = depth[v % 7];
 	int		 obj = (v / 7) % 2, closed = (v / 14) % 2;
 
@@ -381,7 +360,7 @@ gen_nesting(struct kase *k, size_t v)
 static void
 gen_huge(struct kase *k, size_t v)
 {
-	struct cbuf	 x = { 0 };
+	struct fcgi_buf	 x = { 0 };
 	char		*s;
 
 	base(k, "huge");
@@ -459,7 +438,7 @@ gen_utf8(struct kase *k, size_t v)
 		"\xf5\x80\x80\x80", "\xe2\x82", "\x80", "\xbf", "\xf0\x9f\x98",
 		"\xc3", "\xf8\x88\x80\x80\x80",
 	};
-	struct cbuf	 x = { 0 };
+	struct fcgi_buf	 x = { 0 };
 	const char	*b = bad[pick(sizeof(bad) / sizeof(bad[0]))];
 
 	base(k, "invalid utf-8");
@@ -564,7 +543,7 @@ gen_numbers(struct kase *k, size_t v)
 		"1e999", "-0", "12345678901234567890", "-99999999999999999999",
 		"0.0000000000000000000001", "1E-400", "-0.0e+0",
 	};
-	struct cbuf	 x = { 0 };
+	struct fcgi_buf	 x = { 0 };
 
 	base(k, "numbers");
 	switch (v % 3) {
@@ -654,7 +633,7 @@ gen_auth(struct kase *k, size_t v)
 		{ "Bearer\xc2\xa0" TOKEN, 0 },
 		{ NULL, 0 },
 	};
-	struct cbuf	 x = { 0 };
+	struct fcgi_buf	 x = { 0 };
 	size_t		 i = v % 22;
 
 	base(k, "authorization");
@@ -885,66 +864,6 @@ now_ms(void)
 }
 
 /*
- * Writes out to wfd and reads rfd to EOF, both at once, within the
- * deadline.  A write that fails (the peer stopped reading) just stops
- * the writing.  Returns 0, or -1 on timeout.
- */
-static int
-exchange(int wfd, const char *out, size_t outlen, int rfd, struct cbuf *in,
-    int close_after_write)
-{
-	struct pollfd	 pfd[2];
-	long		 deadline = now_ms() + DEADLINE_MS, left;
-	size_t		 off = 0;
-	ssize_t		 n;
-	char		 tmp[65536];
-	int		 nfd;
-
-	if (outlen == 0 && close_after_write) {
-		close(wfd);
-		wfd = -1;
-	}
-	for (;;) {
-		nfd = 0;
-		pfd[nfd].fd = rfd;
-		pfd[nfd++].events = POLLIN;
-		if (wfd != -1 && off < outlen) {
-			pfd[nfd].fd = wfd;
-			pfd[nfd++].events = POLLOUT;
-		}
-		if ((left = deadline - now_ms()) <= 0)
-			return -1;
-		if (poll(pfd, (nfds_t)nfd, (int)left) == -1) {
-			if (errno == EINTR)
-				continue;
-			die("poll: %s", strerror(errno));
-		}
-		if (nfd == 2 && (pfd[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			n = write(wfd, out + off, outlen - off);
-			if (n > 0)
-				off += (size_t)n;
-			else if (n == -1 && errno != EAGAIN && errno != EINTR)
-				off = outlen;	/* the peer is not reading */
-			if (off == outlen && close_after_write) {
-				close(wfd);
-				wfd = -1;
-			}
-		}
-		if (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) {
-			n = read(rfd, tmp, sizeof(tmp));
-			if (n == 0 || (n == -1 && errno != EAGAIN &&
-			    errno != EINTR))
-				break;
-			if (n > 0)
-				cb_add(in, tmp, (size_t)n);
-		}
-	}
-	if (wfd != -1 && close_after_write)
-		close(wfd);
-	return 0;
-}
-
-/*
  * A CGI response: "Status: NNN text", Content-Type: application/json,
  * Content-Length equal to the body, and a body that is a JSON object
  * (none for HEAD).  Returns the status, or -1 when malformed.
@@ -1024,7 +943,7 @@ run_cgi(const char *connector, const struct kase *k, size_t i,
     struct counts *c)
 {
 	char		*envp[NFIELDS + 3], *argv[2];
-	struct cbuf	 e[NFIELDS] = { { 0 } }, out = { 0 };
+	struct fcgi_buf	 e[NFIELDS] = { { 0 } }, out = { 0 };
 	int		 in[2], res[2], st, status, n = 0;
 	size_t		 f;
 	pid_t		 pid;
@@ -1057,8 +976,8 @@ run_cgi(const char *connector, const struct kase *k, size_t i,
 	}
 	close(in[0]);
 	close(res[1]);
-	fcntl(in[1], F_SETFL, O_NONBLOCK);
-	if (exchange(in[1], k->body.p, k->body.len, res[0], &out, 1) == -1) {
+	if (fcgi_exchange(in[1], k->body.p, k->body.len, res[0], &out, 1,
+	    DEADLINE_MS) == -1) {
 		kill(pid, SIGKILL);
 		c->hangs++;
 		fprintf(stderr, "case %zu (%s): no answer within 1 s\n", i,
@@ -1085,126 +1004,26 @@ run_cgi(const char *connector, const struct kase *k, size_t i,
 	free(out.p);
 }
 
-/* FastCGI: one record header (RFC-less, see the FastCGI 1.0 spec). */
-static void
-fcgi_record(struct cbuf *b, int type, const char *p, size_t len)
-{
-	unsigned char	 h[8];
-
-	h[0] = 1;
-	h[1] = (unsigned char)type;
-	h[2] = 0;
-	h[3] = 1;
-	h[4] = (unsigned char)(len >> 8);
-	h[5] = (unsigned char)len;
-	h[6] = 0;
-	h[7] = 0;
-	cb_add(b, h, 8);
-	cb_add(b, p, len);
-}
-
-static void
-fcgi_stream(struct cbuf *b, int type, const char *p, size_t len)
-{
-	size_t	 n;
-
-	while (len > 0) {
-		n = len > 65535 ? 65535 : len;
-		fcgi_record(b, type, p, n);
-		p += n;
-		len -= n;
-	}
-	fcgi_record(b, type, "", 0);
-}
-
-static void
-fcgi_len(struct cbuf *b, size_t n)
-{
-	unsigned char	 l[4];
-
-	if (n < 128) {
-		l[0] = (unsigned char)n;
-		cb_add(b, l, 1);
-		return;
-	}
-	l[0] = (unsigned char)((n >> 24) | 0x80);
-	l[1] = (unsigned char)(n >> 16);
-	l[2] = (unsigned char)(n >> 8);
-	l[3] = (unsigned char)n;
-	cb_add(b, l, 4);
-}
-
-static void
-fcgi_param(struct cbuf *b, const char *name, const char *value)
-{
-	fcgi_len(b, strlen(name));
-	fcgi_len(b, strlen(value));
-	cb_adds(b, name);
-	cb_adds(b, value);
-}
-
-/* Pulls the FCGI_STDOUT stream out of the records received. */
-static int
-fcgi_stdout(const struct cbuf *in, struct cbuf *out)
-{
-	const unsigned char *p = (const unsigned char *)in->p;
-	size_t		 off = 0, clen, plen;
-
-	while (off + 8 <= in->len) {
-		clen = (size_t)p[off + 4] << 8 | p[off + 5];
-		plen = p[off + 6];
-		if (off + 8 + clen + plen > in->len)
-			return -1;
-		if (p[off + 1] == 6)
-			cb_add(out, p + off + 8, clen);
-		if (p[off + 1] == 3)
-			return 0;
-		off += 8 + clen + plen;
-	}
-	return -1;
-}
-
 static void
 run_fcgi(const char *sock, const struct kase *k, size_t i, struct counts *c)
 {
-	static const char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 };
-	struct sockaddr_un sun;
-	struct cbuf	 req = { 0 }, params = { 0 }, in = { 0 }, out = { 0 };
+	struct fcgi_buf	 req = { 0 }, params = { 0 }, in = { 0 }, out = { 0 };
 	const char	*why = "";
 	size_t		 f;
-	int		 fd, status, rc, tries;
+	int		 fd, status;
 
 	for (f = 0; f < NFIELDS; f++)
 		if (k->f[f] != NULL)
 			fcgi_param(&params, field_name[f], k->f[f]);
-	fcgi_record(&req, 1, begin, sizeof(begin));
-	fcgi_stream(&req, 4, params.p, params.len);
-	fcgi_stream(&req, 5, k->body.p, k->body.len);
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(sock) >= sizeof(sun.sun_path))
-		die("%s: path too long for a unix socket", sock);
-	memcpy(sun.sun_path, sock, strlen(sock) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		die("socket: %s", strerror(errno));
-	/*
-	 * The socket file appears at bind(), a moment before listen(): a
-	 * refused connection is retried for up to half a second.
-	 */
-	for (tries = 0; (rc = connect(fd, (struct sockaddr *)&sun,
-	    sizeof(sun))) == -1 && errno == ECONNREFUSED && tries < 50; tries++)
-		usleep(10000);
-	if (rc == -1) {
+	fcgi_request(&req, &params, k->body.p, k->body.len);
+	if ((fd = fcgi_connect(sock)) == -1) {
 		c->crashes++;
 		fprintf(stderr, "case %zu (%s): connect: %s\n", i, k->what,
 		    strerror(errno));
-		close(fd);
 		account(c, k, i, -1, "no connection");
 		goto out;
 	}
-	fcntl(fd, F_SETFL, O_NONBLOCK);
-	if (exchange(fd, req.p, req.len, fd, &in, 0) == -1) {
+	if (fcgi_exchange(fd, req.p, req.len, fd, &in, 0, DEADLINE_MS) == -1) {
 		c->hangs++;
 		fprintf(stderr, "case %zu (%s): no answer within 1 s\n", i,
 		    k->what);
@@ -1218,89 +1037,10 @@ run_fcgi(const char *sock, const struct kase *k, size_t i, struct counts *c)
 	    strcmp(k->f[F_METHOD], "HEAD") == 0, &why);
 	account(c, k, i, status, why);
 out:
-	free(req.p);
-	free(params.p);
-	free(in.p);
-	free(out.p);
-}
-
-static long
-proc_rss_kb(pid_t pid)
-{
-	char	 path[64], line[256];
-	FILE	*fp;
-	long	 kb = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((fp = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = atol(line + 6);
-	fclose(fp);
-	return kb;
-}
-
-static long
-proc_fds(pid_t pid)
-{
-	char		 path[64];
-	DIR		*d;
-	struct dirent	*de;
-	long		 n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* Lets the connector finish the last request and wait in accept. */
-static void
-settle(void)
-{
-	usleep(200000);
-}
-
-static pid_t
-start_fcgi(const char *connector, const char *sock)
-{
-	char		*argv[4], *envp[3];
-	struct stat	 st;
-	pid_t		 pid;
-	int		 tries;
-
-	argv[0] = (char *)connector;
-	argv[1] = "-s";
-	argv[2] = (char *)sock;
-	argv[3] = NULL;
-	envp[0] = "API_TOKEN=" TOKEN;
-	envp[1] = "PATH=/usr/bin:/bin";
-	envp[2] = NULL;
-	unlink(sock);
-	if ((pid = fork()) == -1)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		int	 null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execve(connector, argv, envp);
-		_exit(127);
-	}
-	for (tries = 0; tries < 500; tries++) {
-		if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return pid;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	die("the FastCGI connector did not create %s", sock);
-	return -1;
+	fcgi_buf_free(&req);
+	fcgi_buf_free(&params);
+	fcgi_buf_free(&in);
+	fcgi_buf_free(&out);
 }
 
 int
@@ -1308,44 +1048,34 @@ main(int argc, char *argv[])
 {
 	struct counts	 c;
 	struct kase	 k;
-	char		 sock[512];
-	const char	*mode, *connector;
+	const char	*mode, *target;
 	size_t		 i, count;
-	pid_t		 pid = -1;
-	long		 rss_warm = 0, fds_warm = 0, rss_end, fds_end, t0;
-	int		 st, bad, alive = 1, s;
+	long		 t0;
+	int		 s, fcgi;
 
-	if (argc < 4 || argc > 5)
-		die("usage: malformed cgi|fcgi connector count [workdir]");
+	if (argc == 2 && strcmp(argv[1], "token") == 0) {
+		printf("%s\n", TOKEN);
+		return 0;
+	}
+	if (argc != 4)
+		die("usage: malformed cgi connector count | "
+		    "fcgi socket count | token");
 	mode = argv[1];
-	connector = argv[2];
+	target = argv[2];
 	count = strtoul(argv[3], NULL, 10);
 	if (strcmp(mode, "cgi") != 0 && strcmp(mode, "fcgi") != 0)
 		die("mode is cgi or fcgi");
+	fcgi = strcmp(mode, "fcgi") == 0;
 	signal(SIGPIPE, SIG_IGN);
 	memset(&c, 0, sizeof(c));
 	t0 = now_ms();
 
-	if (strcmp(mode, "fcgi") == 0) {
-		snprintf(sock, sizeof(sock), "%s/fcgi.sock",
-		    argc == 5 ? argv[4] : ".");
-		pid = start_fcgi(connector, sock);
-	}
 	for (i = 0; i < count; i++) {
 		generate(&k, i);
-		if (pid == -1)
-			run_cgi(connector, &k, i, &c);
-		else {
-			run_fcgi(sock, &k, i, &c);
-			if (i + 1 == WARMUP || (i + 1 == count && count < WARMUP)) {
-				settle();
-				rss_warm = proc_rss_kb(pid);
-				fds_warm = proc_fds(pid);
-			}
-			if ((i + 1) % WARMUP == 0)
-				printf("fcgi: RSS %ld KiB after %zu requests\n",
-				    proc_rss_kb(pid), i + 1);
-		}
+		if (fcgi)
+			run_fcgi(target, &k, i, &c);
+		else
+			run_cgi(target, &k, i, &c);
 		kase_free(&k);
 	}
 
@@ -1359,31 +1089,6 @@ main(int argc, char *argv[])
 		if (c.status[s] > 0)
 			printf(" %d=%lu", s, c.status[s]);
 	printf("\n");
-	bad = c.crashes || c.hangs || c.malformed || c.invalid_2xx ||
+	return c.crashes || c.hangs || c.malformed || c.invalid_2xx ||
 	    c.valid_refused || c.total < count;
-
-	if (pid != -1) {
-		settle();
-		rss_end = proc_rss_kb(pid);
-		fds_end = proc_fds(pid);
-		if (waitpid(pid, &st, WNOHANG) != 0 || kill(pid, 0) == -1)
-			alive = 0;
-		printf("fcgi: process %s; RSS %ld KiB after %d requests, "
-		    "%ld KiB at the end; fds %ld then %ld\n",
-		    alive ? "alive" : "DEAD", rss_warm, WARMUP, rss_end,
-		    fds_warm, fds_end);
-		if (!alive || rss_end < 0 || fds_end != fds_warm)
-			bad = 1;
-		/* ASan's quarantine holds freed memory: RSS says nothing. */
-		if (getenv("MALFORMED_NO_RSS") != NULL)
-			printf("fcgi: RSS not compared (MALFORMED_NO_RSS)\n");
-		else if (rss_end > rss_warm + RSS_MARGIN_KB)
-			bad = 1;
-		if (alive) {
-			kill(pid, SIGTERM);
-			waitpid(pid, &st, 0);
-		}
-		unlink(sock);
-	}
-	return bad ? 1 : 0;
 }

@@ -13,78 +13,18 @@ load lib/contract
 
 CONNECTOR_MAX=65536
 
-# spawn_fcgi_command: the recipe's ExecStart, with paths (and users)
-# changed, one word a line.
-spawn_fcgi_command() {
-	local unit=$TESTS_DIR/../contrib/nsps-connector-spawn-fcgi.service
-	local cmd user=$(server_user)
-	derive_config "$unit" "$D/spawn.service" \
-	    "/run/nsps-connector/fcgi.sock=$D/run/fcgi.sock" \
-	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
-	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" \
-	    "/usr/bin/spawn-fcgi=$(command -v spawn-fcgi)" || return 1
-	cmd=$(sed -n 's/^ExecStart=//p' "$D/spawn.service")
-	if [ -n "$user" ]; then
-		cmd=${cmd//-u nsps -g nsps/-u $user -g $(id -gn "$user")}
-		cmd=${cmd//-U www-data -G www-data/-U $user -G $(id -gn "$user")}
-	else
-		# Not root: nobody to switch to, and the socket stays ours.
-		cmd=${cmd//-u nsps -g nsps /}
-		cmd=${cmd//-U www-data -G www-data /}
-	fi
-	printf '%s\n' $cmd
-}
-
-# start_nginx NAME PORT SNIPPET: an nginx of the suite's own including
-# SNIPPET; its files are named after NAME.  Sets BASE.
-start_nginx() {
-	local name=$1 port=$2 snippet=$3 user
-	user=$(server_user)
-	cat > "$D/$name.conf" <<-CONF
-	daemon off;
-	master_process on;
-	worker_processes 1;
-	${user:+user $user $(id -gn "$user");}
-	pid $D/run/$name.pid;
-	error_log $D/$name-error.log warn;
-	events { worker_connections 64; }
-	http {
-		access_log off;
-		client_body_temp_path $D/tmp/body;
-		fastcgi_temp_path $D/tmp/fastcgi;
-		proxy_temp_path $D/tmp/proxy;
-		uwsgi_temp_path $D/tmp/uwsgi;
-		scgi_temp_path $D/tmp/scgi;
-		server {
-			listen 127.0.0.1:$port;
-			server_name localhost;
-			include $snippet;
-		}
-	}
-	CONF
-	nginx -t -p "$D" -c "$D/$name.conf" -e "$D/$name-error.log" 2>&1 |
-	    grep -q 'test is successful' || return 1
-	start_bg "$name" nginx -p "$D" -c "$D/$name.conf" -e "$D/$name-error.log"
-	BASE=http://127.0.0.1:$port/nsps
-	wait_http "$BASE/health" "$LAST_PID"
-}
-
 launch() {
-	local port user sock=$D/run/fcgi.sock
-	port=$(free_port) || return 1
-	user=$(server_user)
+	local sock=$D/run/fcgi.sock
 	derive_config "$TESTS_DIR/../contrib/nginx.conf" "$D/nsps.conf" \
 	    "unix:/run/nsps-connector/fcgi.sock=unix:$sock" || return 1
-	cp /etc/nginx/fastcgi_params "$D/fastcgi_params"
-	mkdir -p "$D/tmp"
-	[ -z "$user" ] || chown "$user" "$D/tmp"
 	rm -f "$sock"
-	mapfile -t spawn < <(spawn_fcgi_command) || return 1
+	mapfile -t spawn < <(spawn_fcgi_command "$sock" \
+	    "$D/bin/nsps-connector" "$D/nsps.env") || return 1
 	[ "${#spawn[@]}" -gt 3 ] || return 1
-	start_bg spawn-fcgi env -i PATH="$PATH" \
-	    "$(sed -n 's/^Environment=//p' "$D/spawn.service")" "${spawn[@]}"
+	start_bg spawn-fcgi env -i PATH="$PATH" "$(spawn_fcgi_env)" "${spawn[@]}"
 	wait_file "$sock" "$LAST_PID" || return 1
-	start_nginx nginx "$port" "$D/nsps.conf"
+	nginx_start nginx /nsps/health "$D/nsps.conf" || return 1
+	BASE=http://127.0.0.1:$NGINX_PORT/nsps
 }
 
 setup_file() {
@@ -92,19 +32,12 @@ setup_file() {
 	    skip "nginx is not installed (.ci/deps installs it)"
 	command -v spawn-fcgi >/dev/null ||
 	    skip "spawn-fcgi is not installed (.ci/deps installs it)"
-	D=$(make_shared_dir)
-	export D
-	servers_init "$D"
-	connector_files "$D" "$CONNECTOR_MAX"
-	mkdir -m 755 "$D/bin"
-	mv "$D/nsps-connector" "$D/bin/"
-	retry 3 launch
+	suite_setup -b "$CONNECTOR_MAX" launch
 	export BASE LOG=$D/spawn-fcgi.err
 }
 
 teardown_file() {
-	servers_stop_all
-	[ -z "${D:-}" ] || rm -rf "$D"
+	suite_teardown
 }
 
 @test "nginx: the socket is mode 0660 and the connector does not run as root" {
@@ -165,7 +98,7 @@ teardown_file() {
 	command -v systemd-socket-activate >/dev/null ||
 	    skip "systemd-socket-activate is not installed (.ci/deps installs systemd)"
 	local units=$TESTS_DIR/../contrib sock=$D/run/activated.sock
-	local env mode group port
+	local env mode group
 	mode=$(sed -n 's/^SocketMode=//p' "$units/nsps-connector.socket")
 	group=$(sed -n 's/^SocketGroup=//p' "$units/nsps-connector.socket")
 	env=$(sed -n 's/^Environment=//p' "$units/nsps-connector.service")
@@ -180,8 +113,8 @@ teardown_file() {
 	[ -z "$(server_user)" ] || chgrp "$group" "$sock"
 	chmod "$mode" "$sock"
 	sed "s|unix:$D/run/fcgi.sock|unix:$sock|" "$D/nsps.conf" > "$D/activated.conf"
-	port=$(free_port)
-	start_nginx nginx-activated "$port" "$D/activated.conf"
+	nginx_start nginx-activated /nsps/health "$D/activated.conf"
+	BASE=http://127.0.0.1:$NGINX_PORT/nsps
 	log_mark "$D/activate.err"
 	post "$BASE/process-event" "$FIX/nsps-doc-sample.json"
 	assert_status 202

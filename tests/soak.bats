@@ -10,6 +10,8 @@
 # benchmarks (wrk shares the machine), only the bounds are asserted.
 
 load helper
+load lib/servers
+load lib/proc
 
 SOAK_REQUESTS=100000
 SOAK_RSS_MARGIN_KB=1024
@@ -18,68 +20,44 @@ setup() {
 	command -v lighttpd >/dev/null || skip "lighttpd is not installed (.ci/deps installs it)"
 	command -v wrk >/dev/null || skip "wrk is not installed (.ci/deps installs it)"
 	DIR=$BATS_TEST_TMPDIR
-	LPID=
+	servers_init "$DIR/servers"
 }
 
 teardown() {
-	if [ -n "${LPID:-}" ]; then
-		kill "$LPID" 2>/dev/null
-		wait "$LPID" 2>/dev/null
-	fi
-	return 0
+	servers_stop_all
 }
 
 # Starts lighttpd on a free loopback port; sets PORT and LPID.
 start_lighttpd() {
-	local try
-	for try in 1 2 3 4 5 6 7 8 9 10; do
-		PORT=$((20000 + RANDOM % 40000))
-		cat > "$DIR/lighttpd.conf" <<-EOC
-		server.document-root = "$DIR"
-		server.bind = "127.0.0.1"
-		server.port = $PORT
-		server.errorlog = "$DIR/error.log"
-		server.modules += ( "mod_fastcgi" )
-		server.max-keep-alive-requests = 10000
-		fastcgi.server = ( "/process-event" => ((
-			"socket" => "$DIR/fcgi.sock",
-			"bin-path" => "$CONNECTOR",
-			"max-procs" => 1,
-			"check-local" => "disable",
-			"bin-environment" => (
-				"API_TOKEN" => "$TOKEN",
-				"MAX_BODY_BYTES" => "4096"
-			)
-		)) )
-		EOC
-		lighttpd -D -f "$DIR/lighttpd.conf" 2>"$DIR/stderr.log" &
-		LPID=$!
-		local i
-		for i in $(seq 50); do
-			curl -s -o /dev/null "http://127.0.0.1:$PORT/" && return 0
-			kill -0 "$LPID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$LPID" 2>/dev/null
-		wait "$LPID" 2>/dev/null
-		LPID=
-	done
-	fail_with "lighttpd did not start" "$(cat "$DIR/error.log" 2>/dev/null)"
+	cat > "$DIR/soak.conf" <<-EOC
+	server.modules += ( "mod_fastcgi" )
+	fastcgi.server = ( "/process-event" => ((
+		"socket" => "$DIR/fcgi.sock",
+		"bin-path" => "$CONNECTOR",
+		"max-procs" => 1,
+		"check-local" => "disable",
+		"bin-environment" => (
+			"API_TOKEN" => "$TOKEN",
+			"MAX_BODY_BYTES" => "4096"
+		)
+	)) )
+	EOC
+	retry 3 lighttpd_start lighttpd / "$DIR/soak.conf" \
+	    'server.max-keep-alive-requests = 10000' ||
+	    fail_with "lighttpd did not start" || return 1
+	PORT=$LIGHTTPD_PORT
+	LPID=$LIGHTTPD_PID
 }
 
 # The connector lighttpd spawned: its child running our binary.
 connector_pid() {
 	local p
-	for p in /proc/[0-9]*; do
-		[ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$LPID" ] || continue
-		[ "$(readlink "$p/exe" 2>/dev/null)" = "$(readlink -f "$CONNECTOR")" ] &&
-		    { echo "${p#/proc/}"; return 0; }
+	for p in $(proc_children "$LPID"); do
+		[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$(readlink -f "$CONNECTOR")" ] &&
+		    { echo "$p"; return 0; }
 	done
 	return 1
 }
-
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-nfds() { ls "/proc/$1/fd" | wc -l; }
 
 # run_wrk SECONDS: one wrk run, 2 threads and 16 connections, its
 # summary appended to wrk.out.
@@ -101,8 +79,8 @@ count_status() {
 
 	run_wrk 2 || fail_with "wrk failed" "$(cat "$DIR/wrk.out")"
 	sleep 0.5
-	rss0=$(rss_kb "$pid")
-	fd0=$(nfds "$pid")
+	rss0=$(proc_rss_kb "$pid")
+	fd0=$(proc_fds "$pid")
 	: > "$DIR/wrk.out"
 
 	# wrk runs for a time, not a count: 10 s runs until there are enough.
@@ -114,8 +92,8 @@ count_status() {
 	sleep 0.5
 	kill -0 "$pid" || fail_with "the connector died"
 	[ "$(connector_pid)" = "$pid" ] || fail_with "lighttpd had to respawn the connector"
-	rss1=$(rss_kb "$pid")
-	fd1=$(nfds "$pid")
+	rss1=$(proc_rss_kb "$pid")
+	fd1=$(proc_fds "$pid")
 
 	s5=$(awk '$1 == "status" && $2 >= 500 {n += $3} END {print n + 0}' "$DIR/wrk.out")
 	{
@@ -135,11 +113,5 @@ count_status() {
 	done
 	[ "$(awk '$1 == "status" && $2 !~ /^(202|401|422|413)$/' "$DIR/wrk.out")" = "" ] ||
 	    fail_with "unexpected statuses" "$(cat "$DIR/wrk.out")"
-	[ "$fd1" -eq "$fd0" ] || fail_with "fds went from $fd0 to $fd1"
-	if [[ ${NSPS_HARDEN-} == *-fsanitize=* ]]; then
-		echo "# soak: RSS not compared: ASan's quarantine keeps freed memory" >&3
-	else
-		[ "$rss1" -le $((rss0 + SOAK_RSS_MARGIN_KB)) ] ||
-		    fail_with "RSS grew from $rss0 to $rss1 KiB"
-	fi
+	assert_steady soak "$fd0" "$fd1" "$rss0" "$rss1" "$SOAK_RSS_MARGIN_KB"
 }

@@ -12,51 +12,30 @@ minimal_event() {
 # start_lighttpd SPOOL PROCS: lighttpd on a free port with PROCS
 # connectors writing to SPOOL.  Sets $port, $lighttpd_pid, $ldir.
 start_lighttpd() {
-	local spool=$1 procs=$2 try
+	local spool=$1 procs=$2
 	ldir=$BATS_TEST_TMPDIR/lighttpd
-	mkdir -p "$ldir"
-	for try in 1 2 3 4 5 6 7 8; do
-		port=$((20000 + RANDOM % 30000))
-		cat > "$ldir/lighttpd.conf" <<-CONF
-		server.document-root = "$ldir"
-		server.bind = "127.0.0.1"
-		server.port = $port
-		server.errorlog = "$ldir/error.log"
-		server.modules = ( "mod_fastcgi" )
-		server.max-connections = 256
-		fastcgi.server = ( "/" => ((
-			"socket" => "$ldir/fcgi.sock",
-			"bin-path" => "$CONNECTOR",
-			"check-local" => "disable",
-			"max-procs" => $procs,
-			"bin-environment" => ( "API_TOKEN" => "$TOKEN",
-			    "SPOOL_DIR" => "$spool" ),
-		)) )
-		CONF
-		lighttpd -D -f "$ldir/lighttpd.conf" 2>> "$ldir/stderr" 3>&- &
-		lighttpd_pid=$!
-		local i
-		for i in $(seq 50); do
-			curl -fs -o /dev/null "http://127.0.0.1:$port/health" &&
-			    return 0
-			kill -0 "$lighttpd_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		stop_lighttpd
-	done
-	echo "lighttpd did not start" >&2
-	cat "$ldir/stderr" "$ldir/error.log" >&2 2>/dev/null
-	return 1
+	servers_init "$ldir"
+	cat > "$ldir/spool.conf" <<-CONF
+	server.modules += ( "mod_fastcgi" )
+	fastcgi.server = ( "/" => ((
+		"socket" => "$ldir/fcgi.sock",
+		"bin-path" => "$CONNECTOR",
+		"check-local" => "disable",
+		"max-procs" => $procs,
+		"bin-environment" => ( "API_TOKEN" => "$TOKEN",
+		    "SPOOL_DIR" => "$spool" ),
+	)) )
+	CONF
+	retry 3 lighttpd_start lighttpd /health "$ldir/spool.conf" \
+	    'server.max-connections = 256' || return 1
+	port=$LIGHTTPD_PORT
+	lighttpd_pid=$LIGHTTPD_PID
 }
 
+# stop_lighttpd: lighttpd and the connectors it spawned (its process
+# group), also when the test failed half-way.
 stop_lighttpd() {
-	local kids
-	[ -n "${lighttpd_pid:-}" ] || return 0
-	kids=$(pgrep -P "$lighttpd_pid" || true)
-	kill "$lighttpd_pid" 2>/dev/null || true
-	wait "$lighttpd_pid" 2>/dev/null || true
-	# shellcheck disable=SC2086
-	[ -z "$kids" ] || kill -9 $kids 2>/dev/null || true
+	servers_stop_all
 	lighttpd_pid=
 }
 

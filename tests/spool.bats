@@ -5,6 +5,7 @@
 # crashes, through the real binary in CGI mode and behind lighttpd.
 
 load helper
+load lib/servers
 load spool-helper
 
 setup() {

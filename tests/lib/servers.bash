@@ -5,8 +5,9 @@
 # PIDs recorded, a bounded readiness poll with curl, and a stop that
 # takes down exactly what was started (also when a test failed).
 #
-# A suite calls servers_init once (in setup_file), start_bg for each
-# daemon, and servers_stop_all in teardown_file.
+# A suite calls servers_init once (in setup_file, or in a test), start_bg
+# or a launcher below for each daemon, and servers_stop_all in
+# teardown_file (or teardown).  bench/run uses the same functions.
 
 # Web servers live in sbin, which an ordinary user's PATH may lack.
 case :$PATH: in
@@ -57,10 +58,23 @@ free_port() {
 start_bg() {
 	local name=$1
 	shift
+	# fd 3 is bats' own: a daemon holding it would hold up the suite.
 	setsid "$@" > "$SERVERS_DIR/$name.out" 2> "$SERVERS_DIR/$name.err" \
-	    < /dev/null &
+	    < /dev/null 3>&- &
 	LAST_PID=$!
-	echo "$LAST_PID $name" >> "$SERVERS_PIDS"
+	record_pid "$LAST_PID" "$name"
+}
+
+# record_pid PID NAME: a process started some other way (a daemon that
+# forked, say), to be stopped with the rest.
+record_pid() {
+	echo "$1 $2" >> "$SERVERS_PIDS"
+}
+
+# forget_pid PID: its starter has stopped PID and waited for it; the
+# number may be reused, so it is not signalled again.
+forget_pid() {
+	sed -i "/^$1 /d" "$SERVERS_PIDS"
 }
 
 # alive PID: the process exists and is not a zombie.
@@ -84,7 +98,8 @@ wait_http() {
 		tries=$((tries - 1))
 	done
 	echo "wait_http: no answer from $url (pid $pid)" >&2
-	tail -n 20 "$SERVERS_DIR"/*.err "$SERVERS_DIR"/*.log >&2 2>/dev/null
+	tail -n 20 "$SERVERS_DIR"/*.err "$SERVERS_DIR"/*.log \
+	    "$SERVERS_DIR"/run/*.log >&2 2>/dev/null
 	return 1
 }
 
@@ -167,16 +182,22 @@ make_shared_dir() {
 	echo "$d"
 }
 
-# derive_config SRC DST OLD=NEW...: DST is SRC with each OLD string
-# replaced by NEW (ports, paths, user).  Each OLD must occur in SRC, so a
-# recipe that changes under the test fails it rather than going untested.
+# derive_config [-d SEP] SRC DST OLD=NEW...: DST is SRC with each OLD
+# string replaced by NEW (ports, paths, user).  Each OLD must occur in
+# SRC, so a recipe that changes under the test fails it rather than going
+# untested.  -d: the pairs are OLD, SEP, NEW, for an OLD that holds "=".
 derive_config() {
-	local src=$1 dst=$2 pair old new text
+	local sep== src dst pair old new text
+	if [ "$1" = -d ]; then
+		sep=$2
+		shift 2
+	fi
+	src=$1 dst=$2
 	shift 2
 	text=$(cat "$src") || return 1
 	for pair in "$@"; do
-		old=${pair%%=*}
-		new=${pair#*=}
+		old=${pair%%"$sep"*}
+		new=${pair#*"$sep"}
 		[[ $text == *"$old"* ]] || {
 			echo "derive_config: '$old' not in $src" >&2
 			return 1
@@ -206,4 +227,154 @@ connector_files() {
 		chgrp "$(id -gn "$user")" "$dir/token" "$dir/nsps.env" || return 1
 		chown "$user" "$dir/run" || return 1
 	fi
+}
+
+# lighttpd_conf [-u] NAME PORT SNIPPET [LINE...]: writes
+# $SERVERS_DIR/NAME.conf, a minimal lighttpd on 127.0.0.1:PORT with each
+# LINE, then SNIPPET included; its error log is run/NAME-error.log.  -u:
+# it drops to server_user's account (and opens the log after that).
+lighttpd_conf() {
+	local user=
+	if [ "$1" = -u ]; then
+		user=$(server_user)
+		shift
+	fi
+	local name=$1 port=$2 snippet=$3 d=$SERVERS_DIR
+	shift 3
+	mkdir -p "$d/htdocs" "$d/run"
+	[ -z "$user" ] || chown "$user" "$d/run" || return 1
+	{
+		echo "server.document-root = \"$d/htdocs\""
+		echo 'server.bind = "127.0.0.1"'
+		echo "server.port = $port"
+		echo "server.errorlog = \"$d/run/$name-error.log\""
+		if [ -n "$user" ]; then
+			echo "server.username = \"$user\""
+			echo "server.groupname = \"$(id -gn "$user")\""
+		fi
+		[ "$#" -eq 0 ] || printf '%s\n' "$@"
+		echo "include \"$snippet\""
+	} > "$d/$name.conf"
+}
+
+# lighttpd_start [-u] NAME PATH SNIPPET [LINE...]: lighttpd_conf on a free
+# port, checked, started in the foreground and polled at PATH until it
+# answers.  Sets LIGHTTPD_PORT and LIGHTTPD_PID.  Variables set on the
+# call are in lighttpd's environment.
+lighttpd_start() {
+	local u=
+	if [ "$1" = -u ]; then
+		u=-u
+		shift
+	fi
+	local name=$1 path=$2
+	shift 2
+	LIGHTTPD_PORT=$(free_port) || return 1
+	lighttpd_conf $u "$name" "$LIGHTTPD_PORT" "$@" || return 1
+	lighttpd -tt -f "$SERVERS_DIR/$name.conf" >&2 || return 1
+	start_bg "$name" lighttpd -D -f "$SERVERS_DIR/$name.conf"
+	LIGHTTPD_PID=$LAST_PID
+	wait_http "http://127.0.0.1:$LIGHTTPD_PORT$path" "$LIGHTTPD_PID"
+}
+
+# nginx_start NAME PATH SNIPPET [HTTP-LINE...]: an nginx of our own on
+# 127.0.0.1 and a free port, its files in $SERVERS_DIR named after NAME,
+# each HTTP-LINE in its http block and SNIPPET in its one server block;
+# checked, started and polled at PATH.  Relative includes (the
+# recipe's fastcgi_params) are found in $SERVERS_DIR.  Its workers run as
+# server_user.  NGINX_CONNECTIONS sets worker_connections (64).  Sets
+# NGINX_PORT and NGINX_PID.
+nginx_start() {
+	local name=$1 path=$2 snippet=$3 d=$SERVERS_DIR user
+	shift 3
+	user=$(server_user)
+	NGINX_PORT=$(free_port) || return 1
+	mkdir -p "$d/run" "$d/tmp"
+	[ -z "$user" ] || chown "$user" "$d/tmp" || return 1
+	[ -f "$d/fastcgi_params" ] || cp /etc/nginx/fastcgi_params "$d/" ||
+	    return 1
+	cat > "$d/$name.conf" <<-CONF
+	daemon off;
+	master_process on;
+	worker_processes 1;
+	${user:+user $user $(id -gn "$user");}
+	pid $d/run/$name.pid;
+	error_log $d/$name-error.log warn;
+	events { worker_connections ${NGINX_CONNECTIONS:-64}; }
+	http {
+		access_log off;
+		client_body_temp_path $d/tmp/body;
+		fastcgi_temp_path $d/tmp/fastcgi;
+		proxy_temp_path $d/tmp/proxy;
+		uwsgi_temp_path $d/tmp/uwsgi;
+		scgi_temp_path $d/tmp/scgi;
+		$([ "$#" -eq 0 ] || printf '%s\n' "$@")
+		server {
+			listen 127.0.0.1:$NGINX_PORT;
+			server_name localhost;
+			include $snippet;
+		}
+	}
+	CONF
+	nginx -t -p "$d" -c "$d/$name.conf" -e "$d/$name-error.log" 2>&1 |
+	    grep -q 'test is successful' || return 1
+	start_bg "$name" nginx -p "$d" -c "$d/$name.conf" -e "$d/$name-error.log"
+	NGINX_PID=$LAST_PID
+	wait_http "http://127.0.0.1:$NGINX_PORT$path" "$NGINX_PID"
+}
+
+# spawn_fcgi_command SOCK PROG ENVFILE: the ExecStart of
+# contrib/nsps-connector-spawn-fcgi.service with paths (and users)
+# changed, one word a line; the derived unit is $SERVERS_DIR/spawn.service.
+spawn_fcgi_command() {
+	local unit=$CONTRIB_DIR/nsps-connector-spawn-fcgi.service
+	local cmd user
+	user=$(server_user)
+	derive_config "$unit" "$SERVERS_DIR/spawn.service" \
+	    "/run/nsps-connector/fcgi.sock=$1" \
+	    "/usr/local/sbin/nsps-connector=$2" \
+	    "/etc/nsps-connector/nsps-connector.env=$3" \
+	    "/usr/bin/spawn-fcgi=$(command -v spawn-fcgi)" || return 1
+	cmd=$(sed -n 's/^ExecStart=//p' "$SERVERS_DIR/spawn.service")
+	if [ -n "$user" ]; then
+		cmd=${cmd//-u nsps -g nsps/-u $user -g $(id -gn "$user")}
+		cmd=${cmd//-U www-data -G www-data/-U $user -G $(id -gn "$user")}
+	else
+		# Not root: nobody to switch to, and the socket stays ours.
+		cmd=${cmd//-u nsps -g nsps /}
+		cmd=${cmd//-U www-data -G www-data /}
+	fi
+	printf '%s\n' $cmd
+}
+
+# spawn_fcgi_env: the unit's Environment= line, NAME=VALUE.
+spawn_fcgi_env() {
+	sed -n 's/^Environment=//p' "$SERVERS_DIR/spawn.service"
+}
+
+# suite_setup [-b] MAX_BODY_BYTES LAUNCH: a server suite's setup_file: a
+# shared directory $D (exported) holding connector_files, the binary
+# moved to $D/bin with -b (for recipes that name its directory), then
+# LAUNCH, retried on another port when it fails.
+suite_setup() {
+	local bin=
+	if [ "$1" = -b ]; then
+		bin=1
+		shift
+	fi
+	D=$(make_shared_dir) || return 1
+	export D
+	servers_init "$D"
+	connector_files "$D" "$1" || return 1
+	if [ -n "$bin" ]; then
+		mkdir -m 755 "$D/bin" && mv "$D/nsps-connector" "$D/bin/" ||
+		    return 1
+	fi
+	retry 3 "$2"
+}
+
+# suite_teardown: a server suite's teardown_file.
+suite_teardown() {
+	servers_stop_all
+	[ -z "${D:-}" ] || rm -rf "$D"
 }

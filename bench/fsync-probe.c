@@ -1,0 +1,203 @@
+/*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
+ * fsync-probe: the file system's own limit for a durable create, the
+ * least any spool must do per event.  Each of N processes loops for the
+ * given time: create tmp/<pid>.<seq>, write the body, fsync(2) it,
+ * rename(2) it into new/, fsync new/.  The events per second of all the
+ * processes together are what bench/durable sets the spool against.
+ *
+ * usage: fsync-probe [-n procs] [-t seconds] bodyfile dir
+ * Prints "events=N seconds=S rate=R procs=P bytes=B" on success; the
+ * files are left in dir/new for the caller to count and remove.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROCS	256
+#define MAX_BODY	(1024 * 1024)
+
+struct result {
+	unsigned long long	 events;
+	int			 error;
+};
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "fsync-probe: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double
+now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t	 w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One process's loop; returns the number of durable creates done. */
+static struct result
+probe(int tmp, int new, const char *body, size_t len, double seconds)
+{
+	struct result	 r = { 0, 0 };
+	char		 name[64];
+	double		 end = now() + seconds;
+	long		 pid = (long)getpid();
+	int		 fd;
+
+	while (now() < end) {
+		snprintf(name, sizeof(name), "%ld.%llu", pid, r.events);
+		fd = openat(tmp, name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd == -1 || write_all(fd, body, len) == -1 ||
+		    fsync(fd) == -1 || close(fd) == -1 ||
+		    renameat(tmp, name, new, name) == -1 || fsync(new) == -1) {
+			r.error = errno != 0 ? errno : EIO;
+			break;
+		}
+		r.events++;
+	}
+	return r;
+}
+
+static int
+open_dir(int root, const char *name)
+{
+	int	 fd;
+
+	if (mkdirat(root, name, 0700) == -1 && errno != EEXIST)
+		die(name);
+	if ((fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		die(name);
+	return fd;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: fsync-probe [-n procs] [-t seconds] "
+	    "bodyfile dir\n");
+	exit(2);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct result	 r;
+	unsigned long long total = 0;
+	static char	 body[MAX_BODY];
+	size_t		 len = 0;
+	ssize_t		 n;
+	double		 seconds = 10, t0, t1;
+	char		*end;
+	long		 procs = 2;
+	pid_t		 pids[MAX_PROCS];
+	int		 go[2], out[2], ch, fd, root, tmp, new, status, i;
+	int		 failed = 0;
+	char		 c;
+
+	while ((ch = getopt(argc, argv, "n:t:")) != -1) {
+		switch (ch) {
+		case 'n':
+			procs = strtol(optarg, &end, 10);
+			if (*end != '\0' || procs < 1 || procs > MAX_PROCS)
+				usage();
+			break;
+		case 't':
+			seconds = strtod(optarg, &end);
+			if (*end != '\0' || seconds <= 0)
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 2)
+		usage();
+
+	if ((fd = open(argv[0], O_RDONLY | O_CLOEXEC)) == -1)
+		die(argv[0]);
+	while ((n = read(fd, body + len, sizeof(body) - len)) > 0)
+		len += (size_t)n;
+	if (n == -1)
+		die(argv[0]);
+	close(fd);
+	if ((root = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		die(argv[1]);
+	tmp = open_dir(root, "tmp");
+	new = open_dir(root, "new");
+
+	/* The children start together, when "go" is closed. */
+	if (pipe(go) == -1 || pipe(out) == -1)
+		die("pipe");
+	for (i = 0; i < procs; i++) {
+		if ((pids[i] = fork()) == -1)
+			die("fork");
+		if (pids[i] == 0) {
+			close(go[1]);
+			close(out[0]);
+			if (read(go[0], &c, 1) == -1)
+				_exit(1);
+			r = probe(tmp, new, body, len, seconds);
+			/* Smaller than PIPE_BUF: one write, never split. */
+			if (write(out[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+				_exit(1);
+			_exit(r.error != 0);
+		}
+	}
+	close(go[0]);
+	close(out[1]);
+	t0 = now();
+	close(go[1]);
+	for (i = 0; i < procs; i++) {
+		if (waitpid(pids[i], &status, 0) == -1)
+			die("waitpid");
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			failed = 1;
+	}
+	t1 = now();
+	while ((n = read(out[0], &r, sizeof(r))) == (ssize_t)sizeof(r)) {
+		total += r.events;
+		if (r.error != 0) {
+			fprintf(stderr, "fsync-probe: %s\n", strerror(r.error));
+			failed = 1;
+		}
+	}
+	if (failed)
+		return 1;
+	printf("events=%llu seconds=%.3f rate=%.1f procs=%ld bytes=%zu\n",
+	    total, t1 - t0, (double)total / (t1 - t0), procs, len);
+	return 0;
+}

@@ -85,6 +85,11 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    "35d", 0, 3650 * MS_PER_DAY },
 	[S_DELIVER_JOBS] = { "DELIVER_JOBS", KIND_COUNT, FOR_DELIVER,
 	    "1", 1, MAX_JOBS },
+	[S_ORDER] = { "ORDER", KIND_WORD, FOR_DELIVER, "on", 0, 0 },
+	[S_ORDER_KEY] = { "ORDER_KEY", KIND_FIELDS, FOR_DELIVER,
+	    DEFAULT_ORDER_KEY, 0, 0 },
+	[S_ORDER_VERSION] = { "ORDER_VERSION", KIND_FIELDS, FOR_DELIVER,
+	    DEFAULT_ORDER_VERSION, 0, 0 },
 };
 
 /* Where the values come from, and what they parsed to. */
@@ -569,32 +574,27 @@ is_segment_char(int c)
 
 /* One dotted path such as "pb_data.account_info.bill_status". */
 static int
-add_required(struct config *cfg, const char *p, size_t len)
+split_path(struct config *cfg, const char *what, struct field_path *f,
+    const char *p, size_t len)
 {
-	struct field_path	*f;
-	char			*s;
-	size_t			 i;
+	char	*s;
+	size_t	 i;
 
-	if (cfg->nrequired == MAX_REQUIRED)
-		return fail(cfg, "REQUIRED_FIELDS: more than %d fields",
-		    MAX_REQUIRED);
-	f = &cfg->required[cfg->nrequired];
 	if ((f->dotted = strndup(p, len)) == NULL ||
 	    (f->segbuf = strndup(p, len)) == NULL)
-		return fail(cfg, "REQUIRED_FIELDS: %s", strerror(errno));
-	cfg->nrequired++;
+		return fail(cfg, "%s: %s", what, strerror(errno));
 	for (s = f->segbuf, i = 0; i <= len; i++) {
 		if (i < len && is_segment_char((unsigned char)p[i]))
 			continue;
 		if (i < len && p[i] != '.')
-			return fail(cfg, "REQUIRED_FIELDS: '%s': a name may "
-			    "hold only letters, digits, _ and -", f->dotted);
+			return fail(cfg, "%s: '%s': a name may hold only "
+			    "letters, digits, _ and -", what, f->dotted);
 		if (f->segbuf + i == s)
-			return fail(cfg, "REQUIRED_FIELDS: '%s': empty name",
+			return fail(cfg, "%s: '%s': empty name", what,
 			    f->dotted);
 		if (f->nseg == MAX_FIELD_DEPTH)
-			return fail(cfg, "REQUIRED_FIELDS: '%s': deeper than "
-			    "%d", f->dotted, MAX_FIELD_DEPTH);
+			return fail(cfg, "%s: '%s': deeper than %d", what,
+			    f->dotted, MAX_FIELD_DEPTH);
 		f->segbuf[i] = '\0';
 		f->seg[f->nseg++] = s;
 		s = f->segbuf + i + 1;
@@ -602,6 +602,25 @@ add_required(struct config *cfg, const char *p, size_t len)
 	return 0;
 }
 
+static int
+add_required(struct config *cfg, const char *p, size_t len)
+{
+	if (cfg->nrequired == MAX_REQUIRED)
+		return fail(cfg, "REQUIRED_FIELDS: more than %d fields",
+		    MAX_REQUIRED);
+	return split_path(cfg, "REQUIRED_FIELDS",
+	    &cfg->required[cfg->nrequired++], p, len);
+}
+
+static int
+add_order_key(struct config *cfg, const char *p, size_t len)
+{
+	if (cfg->norder_key == MAX_REQUIRED)
+		return fail(cfg, "ORDER_KEY: more than %d fields",
+		    MAX_REQUIRED);
+	return split_path(cfg, "ORDER_KEY",
+	    &cfg->order_key[cfg->norder_key++], p, len);
+}
 
 /* HANDLER as a string: words separated by blanks, no quoting. */
 static int
@@ -706,10 +725,12 @@ load_connector(struct config *cfg, const struct sources *src)
 	return 0;
 }
 
-/* What only nsps-deliver reads: the schedule of attempts. */
-static void
+/* What only nsps-deliver reads: the schedule of attempts, the order. */
+static int
 load_deliver(struct config *cfg, const struct sources *src)
 {
+	const char	*v = src->value[S_ORDER];
+
 	cfg->handler_timeout_ms = (long long)src->num[S_HANDLER_TIMEOUT];
 	cfg->retry_base_ms = (long long)src->num[S_RETRY_BASE];
 	cfg->retry_cap_ms = (long long)src->num[S_RETRY_CAP];
@@ -717,6 +738,15 @@ load_deliver(struct config *cfg, const struct sources *src)
 	cfg->retention_ms = (long long)src->num[S_RETENTION];
 	cfg->retry_limit = src->num[S_RETRY_LIMIT];
 	cfg->jobs = src->num[S_DELIVER_JOBS];
+	if (strcmp(v, "on") == 0)
+		cfg->order = 1;
+	else if (strcmp(v, "off") != 0)
+		return fail(cfg, "ORDER: '%s' is neither on nor off", v);
+	if (for_each_item(cfg, src->value[S_ORDER_KEY], add_order_key) == -1)
+		return -1;
+	v = src->value[S_ORDER_VERSION];
+	return split_path(cfg, "ORDER_VERSION", &cfg->order_version, v,
+	    strlen(v));
 }
 
 static int
@@ -735,8 +765,8 @@ load_settings(struct config *cfg, struct sources *src)
 	if ((v = src->value[S_SPOOL_DIR]) != NULL &&
 	    (cfg->spool_dir = strdup(v)) == NULL)
 		return fail(cfg, "SPOOL_DIR: %s", strerror(errno));
-	if (prog & FOR_DELIVER)
-		load_deliver(cfg, src);
+	if ((prog & FOR_DELIVER) && load_deliver(cfg, src) == -1)
+		return -1;
 	if ((prog & FOR_HANDLER) && load_handler(cfg, src) == -1)
 		return -1;
 	return 0;
@@ -781,6 +811,12 @@ config_free(struct config *cfg)
 		free(cfg->required[i].dotted);
 		free(cfg->required[i].segbuf);
 	}
+	for (i = 0; i < cfg->norder_key; i++) {
+		free(cfg->order_key[i].dotted);
+		free(cfg->order_key[i].segbuf);
+	}
+	free(cfg->order_version.dotted);
+	free(cfg->order_version.segbuf);
 	free(cfg->event_path);
 	free(cfg->health_path);
 	free(cfg->spool_dir);

@@ -221,6 +221,24 @@ judge(const struct config *cfg, int wstatus, int timed_out, size_t attempts,
 	return OUTCOME_FAILED;
 }
 
+/*
+ * The key's newest applied version, recorded before the event is done:
+ * a crash in between delivers it again, which an equal version allows.
+ */
+static void
+applied(struct worker *w, const struct delivery *d)
+{
+	struct applied	 a;
+
+	memset(&a, 0, sizeof(a));
+	if (w->q->ops->applied_get(w->q->ctx, d->key, &a) == 1 &&
+	    version_cmp(&d->version, &a.version) < 0)
+		return;
+	a.version = d->version;
+	snprintf(a.id, sizeof(a.id), "%s", d->id);
+	(void)w->q->ops->applied_set(w->q->ctx, d->key, &a);
+}
+
 /* The handler is gone: its event goes where the outcome says. */
 static void
 finish(struct worker *w, struct job *j)
@@ -238,6 +256,8 @@ finish(struct worker *w, struct job *j)
 	    now - j->d.first_ms, result, sizeof(result));
 	if (how == OUTCOME_RETRY)
 		delay = backoff(w->cfg, j->d.attempts);
+	if (how == OUTCOME_DONE && j->d.key[0] != '\0')
+		applied(w, &j->d);
 	(void)w->q->ops->finish(w->q->ctx, &j->d, how, now + delay, result,
 	    j->tail, j->tail_len);
 	if (how == OUTCOME_DONE)
@@ -252,6 +272,49 @@ finish(struct worker *w, struct job *j)
 	delivery_free(&j->d);
 	j->pid = 0;
 	w->running--;
+}
+
+/* An event that runs no handler goes straight where it belongs. */
+static void
+settle(struct worker *w, struct delivery *d, enum outcome how,
+    const char *result)
+{
+	(void)w->q->ops->finish(w->q->ctx, d, how, 0, result, "", 0);
+	delivery_free(d);
+}
+
+/* Whether a running handler has an event of this key: the claim's test. */
+static int
+key_busy(void *arg, const char *key)
+{
+	const struct worker *w = arg;
+	size_t		 i;
+
+	for (i = 0; i < w->cfg->jobs; i++)
+		if (w->jobs[i].pid > 0 && strcmp(w->jobs[i].d.key, key) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A claimed event: stale when its key has a newer version applied,
+ * else handed to the handler.
+ */
+static void
+dispatch(struct worker *w, struct delivery *d)
+{
+	struct applied	 a;
+
+	if (d->key[0] != '\0' &&
+	    w->q->ops->applied_get(w->q->ctx, d->key, &a) == 1 &&
+	    version_cmp(&d->version, &a.version) < 0) {
+		snprintf(d->newer, sizeof(d->newer), "%s", a.id);
+		dlog("%s: stale: %s has a newer version applied, by %s; done",
+		    d->id, d->key, a.id);
+		settle(w, d, OUTCOME_DONE, "stale");
+		return;
+	}
+	start(w, d);
 }
 
 static void
@@ -376,11 +439,11 @@ worker_run(struct worker *w, int once)
 		drained = 0;
 		while (!w->stopping && w->running < w->cfg->jobs) {
 			if (ops->claim(w->q->ctx, now_ms(CLOCK_REALTIME),
-			    &d) != 1) {
+			    key_busy, w, &d) != 1) {
 				drained = 1;
 				break;
 			}
-			start(w, &d);
+			dispatch(w, &d);
 		}
 		if (w->running == 0 && (w->stopping || once))
 			break;

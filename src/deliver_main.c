@@ -149,6 +149,7 @@ main(int argc, char *argv[])
 		dlog("%s", err);
 		return ex;
 	}
+	sq.cfg = &cfg;
 	if (stats)
 		rc = print_stats(&cfg, &q);
 	else if (requeue) {

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,6 +91,8 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    DEFAULT_ORDER_KEY, 0, 0 },
 	[S_ORDER_VERSION] = { "ORDER_VERSION", KIND_FIELDS, FOR_DELIVER,
 	    DEFAULT_ORDER_VERSION, 0, 0 },
+	[S_ROUTES_FILE] = { "ROUTES_FILE", KIND_FILE, FOR_HANDLER,
+	    NULL, 0, 0 },
 };
 
 /* Where the values come from, and what they parsed to. */
@@ -664,6 +667,95 @@ command_runnable(const char *prog)
 	}
 }
 
+/*
+ * One line of ROUTES_FILE, split in place: a pattern, then "ignore" or
+ * a command whose first word must be runnable now.
+ */
+static int
+add_route(struct config *cfg, const char *path, char *line, size_t lineno)
+{
+	struct route	*r = &cfg->routes[cfg->nroutes];
+	char		*w, *save = NULL;
+	size_t		 n = 0;
+
+	if ((r->words = strdup(line)) == NULL ||
+	    (r->argv = calloc(strlen(line) / 2 + 2, sizeof(char *))) == NULL)
+		return fail(cfg, "ROUTES_FILE: %s", strerror(errno));
+	r->line = lineno;
+	cfg->nroutes++;
+	r->pattern = strtok_r(r->words, " \t", &save);
+	while ((w = strtok_r(NULL, " \t", &save)) != NULL)
+		r->argv[n++] = w;
+	if (n == 0)
+		return fail(cfg, "ROUTES_FILE: %s: line %zu: '%s' needs a "
+		    "command or the word ignore", path, lineno, r->pattern);
+	if (n == 1 && strcmp(r->argv[0], "ignore") == 0) {
+		free(r->argv);
+		r->argv = NULL;
+	} else if (!command_runnable(r->argv[0]))
+		return fail(cfg, "ROUTES_FILE: %s: line %zu: %s: not found or "
+		    "not executable", path, lineno, r->argv[0]);
+	return 0;
+}
+
+/*
+ * ROUTES_FILE names commands: it is trusted like the env file.  One
+ * rule a line, # comments; the first that matches an event wins.
+ */
+static int
+load_routes(struct config *cfg, const char *path)
+{
+	char	*data, *p, *eol, *end, *hash;
+	size_t	 len, lineno = 0, lines = 1;
+	int	 rc = 0;
+
+	if ((data = read_small_file(cfg, "ROUTES_FILE", path, 1, &len))
+	    == NULL)
+		return -1;
+	if (memchr(data, '\0', len) != NULL) {
+		free(data);
+		return fail(cfg, "ROUTES_FILE: %s: contains a NUL byte", path);
+	}
+	for (p = data; (p = memchr(p, '\n', len - (size_t)(p - data)))
+	    != NULL; p++)
+		lines++;
+	if ((cfg->routes = calloc(lines, sizeof(*cfg->routes))) == NULL) {
+		free(data);
+		return fail(cfg, "ROUTES_FILE: %s", strerror(errno));
+	}
+	for (p = data; rc == 0 && p < data + len; p = eol + 1) {
+		lineno++;
+		if ((eol = memchr(p, '\n', len - (size_t)(p - data))) == NULL)
+			eol = data + len;
+		*eol = '\0';
+		if ((hash = strchr(p, '#')) != NULL)
+			*hash = '\0';
+		for (end = p + strlen(p); end > p && (end[-1] == '\r' ||
+		    end[-1] == ' ' || end[-1] == '\t'); end--)
+			end[-1] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '\0')
+			rc = add_route(cfg, path, p, lineno);
+	}
+	free(data);
+	if (rc == 0 && cfg->nroutes == 0)
+		return fail(cfg, "ROUTES_FILE: %s: no rules", path);
+	return rc;
+}
+
+/* The first route whose pattern matches the type, or NULL. */
+const struct route *
+route_find(const struct config *cfg, const char *type)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nroutes; i++)
+		if (fnmatch(cfg->routes[i].pattern, type, 0) == 0)
+			return &cfg->routes[i];
+	return NULL;
+}
+
 /* The handler: the words after -- win over HANDLER. */
 static int
 load_handler(struct config *cfg, const struct sources *src)
@@ -680,8 +772,19 @@ load_handler(struct config *cfg, const struct sources *src)
 		memcpy(cfg->handler, argv, n * sizeof(char *));
 	} else if (v != NULL && split_command(cfg, v) == -1)
 		return -1;
-	if (cfg->handler == NULL || cfg->handler[0] == NULL)
-		return fail(cfg, "no handler: set HANDLER or give it after --");
+	if ((v = src->value[S_ROUTES_FILE]) != NULL &&
+	    load_routes(cfg, v) == -1)
+		return -1;
+	if (cfg->handler != NULL && cfg->handler[0] == NULL) {
+		free(cfg->handler);
+		cfg->handler = NULL;
+	}
+	/* Without a handler, routes alone decide. */
+	if (cfg->handler == NULL && cfg->nroutes > 0)
+		return 0;
+	if (cfg->handler == NULL)
+		return fail(cfg, "no handler: set HANDLER or ROUTES_FILE, or "
+		    "give it after --");
 	if (!command_runnable(cfg->handler[0]))
 		return fail(cfg, "handler %s: not found or not executable",
 		    cfg->handler[0]);
@@ -817,6 +920,11 @@ config_free(struct config *cfg)
 	}
 	free(cfg->order_version.dotted);
 	free(cfg->order_version.segbuf);
+	for (i = 0; i < cfg->nroutes; i++) {
+		free(cfg->routes[i].argv);
+		free(cfg->routes[i].words);
+	}
+	free(cfg->routes);
 	free(cfg->event_path);
 	free(cfg->health_path);
 	free(cfg->spool_dir);

@@ -110,15 +110,15 @@ exec_handler(const struct worker *w, const struct job *j, int errw)
 	snprintf(buf, sizeof(buf), "%zu", j->d.attempts);
 	setenv("NSPS_ATTEMPT", buf, 1);
 	setenv("NSPS_SPOOL_DIR", w->cfg->spool_dir, 1);
-	execvp(w->cfg->handler[0], w->cfg->handler);
-	dprintf(STDERR_FILENO, "%s: %s: %s\n", DPROG, w->cfg->handler[0],
+	execvp(j->argv[0], j->argv);
+	dprintf(STDERR_FILENO, "%s: %s: %s\n", DPROG, j->argv[0],
 	    strerror(errno));
 	_exit(127);
 }
 
-/* Runs the handler on a claimed event, in a free job slot. */
+/* Runs argv on a claimed event, in a free job slot. */
 static void
-start(struct worker *w, struct delivery *d)
+start(struct worker *w, struct delivery *d, char *const *argv)
 {
 	struct job	*j = NULL;
 	size_t		 i;
@@ -138,6 +138,7 @@ start(struct worker *w, struct delivery *d)
 	}
 	memset(j, 0, sizeof(*j));
 	j->d = *d;
+	j->argv = argv;
 	j->deadline = now_ms(CLOCK_MONOTONIC) + w->cfg->handler_timeout_ms;
 	j->errfd = p[0];
 	if ((j->pid = fork()) == -1) {
@@ -297,13 +298,16 @@ key_busy(void *arg, const char *key)
 }
 
 /*
- * A claimed event: stale when its key has a newer version applied,
- * else handed to the handler.
+ * A claimed event: stale when its key has a newer version applied;
+ * otherwise routed by its type to a handler, ignored, or failed when
+ * no route takes it.
  */
 static void
 dispatch(struct worker *w, struct delivery *d)
 {
+	const struct route *r;
 	struct applied	 a;
+	char		 why[256];
 
 	if (d->key[0] != '\0' &&
 	    w->q->ops->applied_get(w->q->ctx, d->key, &a) == 1 &&
@@ -314,7 +318,19 @@ dispatch(struct worker *w, struct delivery *d)
 		settle(w, d, OUTCOME_DONE, "stale");
 		return;
 	}
-	start(w, d);
+	if ((r = route_find(w->cfg, d->type)) != NULL && r->argv == NULL) {
+		dlog("%s: %s: ignored by ROUTES_FILE line %zu; done", d->id,
+		    d->type, r->line);
+		settle(w, d, OUTCOME_DONE, "ignored");
+	} else if (r != NULL)
+		start(w, d, r->argv);
+	else if (w->cfg->handler != NULL)
+		start(w, d, w->cfg->handler);
+	else {
+		snprintf(why, sizeof(why), "no route for %s", d->type);
+		dlog("%s: %s; failed", d->id, why);
+		settle(w, d, OUTCOME_FAILED, why);
+	}
 }
 
 static void

@@ -23,8 +23,8 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp, "usage: %s [-hV] [--once] [-d spooldir] [-e envfile] "
-	    "[-j jobs] [-t timeout]\n"
-	    "                    [-- handler [arg ...]]\n"
+	    "[-j jobs] [-r routesfile]\n"
+	    "                    [-t timeout] [-- handler [arg ...]]\n"
 	    "       %s --stats [-d spooldir]\n"
 	    "       %s --requeue-failed [-d spooldir]\n", DPROG, DPROG, DPROG);
 }
@@ -85,7 +85,7 @@ main(int argc, char *argv[])
 
 	memset(&opts, 0, sizeof(opts));
 	opts.program = FOR_DELIVER;
-	while ((ch = getopt_long(argc, argv, "+d:e:hj:t:V", longopts,
+	while ((ch = getopt_long(argc, argv, "+d:e:hj:r:t:V", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -99,6 +99,9 @@ main(int argc, char *argv[])
 			return 0;
 		case 'j':
 			opts.value[S_DELIVER_JOBS] = optarg;
+			break;
+		case 'r':
+			opts.value[S_ROUTES_FILE] = optarg;
 			break;
 		case 't':
 			opts.value[S_HANDLER_TIMEOUT] = optarg;

@@ -101,6 +101,7 @@ enum setting {
 	S_ORDER,
 	S_ORDER_KEY,
 	S_ORDER_VERSION,
+	S_ROUTES_FILE,
 	SETTING_COUNT
 };
 
@@ -114,6 +115,14 @@ enum setting {
 	"pb_data.account_info.i_account,pb_data.sim_info.i_sim_card"
 #define DEFAULT_ORDER_VERSION	"updated_at"
 #define ORDER_KEY_MAX		160	/* "name=value", as a file name */
+
+/* A line of ROUTES_FILE: events whose type matches go to argv. */
+struct route {
+	char		*pattern;	/* fnmatch(3) on data.event_type */
+	char		**argv;		/* NULL: ignore the event */
+	char		*words;		/* the line, split in place */
+	size_t		 line;
+};
 
 /*
  * Configuration: read and validated once at start-up, then never
@@ -148,6 +157,8 @@ struct config {
 	struct field_path order_key[MAX_REQUIRED];
 	size_t		 norder_key;
 	struct field_path order_version;
+	struct route	*routes;		/* ROUTES_FILE */
+	size_t		 nroutes;
 	char		 error[512];		/* empty when valid */
 };
 
@@ -505,6 +516,7 @@ struct job {
 	int		 wstatus;
 	int		 timed_out;
 	struct delivery	 d;
+	char *const	*argv;		/* the handler the route chose */
 	long long	 deadline;	/* monotonic ms */
 	char		 tail[TAIL_SIZE];
 	size_t		 tail_len;
@@ -526,6 +538,7 @@ enum outcome judge(const struct config *, int, int, size_t, long long,
 	    char *, size_t);
 long long backoff_delay(long long, long long, size_t, unsigned int);
 long long now_ms(clockid_t);
+const struct route *route_find(const struct config *, const char *);
 void	 dlog(const char *, ...)
 	    __attribute__((__format__(__printf__, 1, 2)));
 

@@ -10,10 +10,13 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -88,13 +91,107 @@ backoff(const struct config *cfg, size_t attempt)
 	    r);
 }
 
+/*
+ * The start of a process in clock ticks since boot (/proc/PID/stat's
+ * 22nd field): with the pid it names one process for good.  0 when
+ * there is no such process.
+ */
+unsigned long long
+proc_start_time(pid_t pid)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 v = 0;
+	ssize_t			 n;
+	int			 fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name may hold anything but ends at the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (i = 0; i < 20 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtoull(p + 1, NULL, 10);
+	return v;
+}
+
+/* Whether a live (not zombie) process is in process group pgid. */
+static int
+group_alive(pid_t pgid)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[300], buf[512], *p, state;
+	long		 grp;
+	ssize_t		 n;
+	int		 fd, alive = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		return kill(-pgid, 0) == 0;
+	while (!alive && (de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if ((p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 1, " %c %*d %ld", &state, &grp) == 2 &&
+		    grp == (long)pgid && state != 'Z')
+			alive = 1;
+	}
+	closedir(d);
+	return alive;
+}
+
+/*
+ * A killed worker's handler still running (its pid and start time were
+ * recorded): its whole group is killed, and waited for, before the
+ * event runs again.  A leader with another start time is a reused
+ * pid, not ours; a group whose leader is gone still holds its id, so
+ * that pid cannot have been handed out again.
+ */
+static void
+kill_orphan(pid_t pid, unsigned long long start)
+{
+	unsigned long long	 now = proc_start_time(pid);
+	int			 i;
+
+	if (now != 0 && now != start)
+		return;
+	if (!group_alive(pid))
+		return;
+	dlog("killing handler group %ld a previous worker left", (long)pid);
+	kill(-pid, SIGKILL);
+	for (i = 0; i < 1000 && group_alive(pid); i++)
+		usleep(10000);
+	if (group_alive(pid))
+		dlog("handler group %ld: still there after SIGKILL",
+		    (long)pid);
+}
+
 /* In the child: never returns. */
 static void
-exec_handler(const struct worker *w, const struct job *j, int errw)
+exec_handler(const struct worker *w, const struct job *j, int errw,
+    pid_t parent)
 {
 	char	 buf[32];
 
 	setpgid(0, 0);
+	/* Dies with the worker, however it dies; it may already have. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(127);
 	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	if (dup2(j->d.fd, STDIN_FILENO) == -1 ||
@@ -122,6 +219,7 @@ start(struct worker *w, struct delivery *d, char *const *argv)
 {
 	struct job	*j = NULL;
 	size_t		 i;
+	pid_t		 parent = getpid();
 	int		 p[2];
 
 	for (i = 0; i < w->cfg->jobs; i++)
@@ -151,8 +249,10 @@ start(struct worker *w, struct delivery *d, char *const *argv)
 		return;
 	}
 	if (j->pid == 0)
-		exec_handler(w, j, p[1]);
+		exec_handler(w, j, p[1], parent);
 	setpgid(j->pid, j->pid);
+	w->q->ops->started(w->q->ctx, &j->d, j->pid,
+	    proc_start_time(j->pid));
 	close(p[1]);
 	/* The child has its own copy; ours would only hold the file. */
 	close(j->d.fd);
@@ -447,7 +547,7 @@ worker_run(struct worker *w, int once)
 	size_t		 i, n;
 	int		 drained;
 
-	ops->recover(w->q->ctx);
+	ops->recover(w->q->ctx, kill_orphan);
 	ops->prune(w->q->ctx, now_ms(CLOCK_REALTIME) - w->cfg->retention_ms);
 	next_prune = now_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
 

@@ -385,6 +385,8 @@ struct status {			/* what is kept of an event's attempts */
 	size_t		 attempts;
 	long long	 first_ms;	/* first attempt, wall clock */
 	long long	 next_ms;	/* when the next is due, if waiting */
+	long long	 pid;		/* the handler running it, if any */
+	long long	 pid_start;	/* and its start, in boot ticks */
 };
 
 /* A claimed event, handed to its handler. */
@@ -432,14 +434,21 @@ struct queue_count {
 };
 
 struct queue_ops {
-	/* Completes what a killed worker or connector left half done. */
-	int	  (*recover)(void *);
+	/*
+	 * Completes what a killed worker or connector left half done;
+	 * first calls orphan(pid, start) for each handler a killed worker
+	 * recorded as running.
+	 */
+	int	  (*recover)(void *, void (*)(pid_t, unsigned long long));
 	/*
 	 * The next event due at now (wall ms) whose key busy() does not
 	 * name, the newest version of its key first: 1 claimed, 0 none.
 	 */
 	int	  (*claim)(void *, long long, int (*)(void *, const char *),
 		    void *, struct delivery *);
+	/* Its handler runs as pid, started at the given boot tick. */
+	void	  (*started)(void *, struct delivery *, pid_t,
+		    unsigned long long);
 	/* The newest version applied for a key: 1, 0 none, -1 error. */
 	int	  (*applied_get)(void *, const char *, struct applied *);
 	/* Made durable before the event is recorded as done. */
@@ -538,6 +547,7 @@ enum outcome judge(const struct config *, int, int, size_t, long long,
 	    char *, size_t);
 long long backoff_delay(long long, long long, size_t, unsigned int);
 long long now_ms(clockid_t);
+unsigned long long proc_start_time(pid_t);
 const struct route *route_find(const struct config *, const char *);
 void	 dlog(const char *, ...)
 	    __attribute__((__format__(__printf__, 1, 2)));

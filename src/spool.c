@@ -357,7 +357,8 @@ spool_backlog(void *ctx)
  *   retry/<id>    failed temporarily, waiting for its next attempt
  *   done/<id>     handled; kept, with its marker, for the retention
  *   failed/<id>   given up on; status/<id> says why
- *   status/<id>   attempts so far, the next attempt, the last result
+ *   status/<id>   attempts so far, the next attempt, the last result,
+ *                 the running handler's pid and start time
  *   applied/<key> the newest version applied for an ORDER key, and by
  *                 which event: written whole and fsync'd after the
  *                 handler's exit 0, before the move to done/
@@ -429,7 +430,8 @@ status_parse(const char *buf, size_t len, struct status *st)
 		if ((sp = memchr(p, ' ', (size_t)(eol - p))) == NULL)
 			return -1;
 		if (!is_key(p, sp, "attempts") && !is_key(p, sp, "first") &&
-		    !is_key(p, sp, "next"))
+		    !is_key(p, sp, "next") && !is_key(p, sp, "pid") &&
+		    !is_key(p, sp, "started"))
 			continue;
 		if (parse_number(sp + 1, (size_t)(eol - sp - 1), &v) == -1)
 			return -1;
@@ -437,8 +439,12 @@ status_parse(const char *buf, size_t len, struct status *st)
 			st->attempts = (size_t)v;
 		else if (is_key(p, sp, "first"))
 			st->first_ms = v;
-		else
+		else if (is_key(p, sp, "next"))
 			st->next_ms = v;
+		else if (is_key(p, sp, "pid"))
+			st->pid = v;
+		else
+			st->pid_start = v;
 	}
 	return 0;
 }
@@ -488,6 +494,10 @@ status_write(struct spool_queue *q, const char *id, const struct status *st,
 	    buf_addu(b, (unsigned long long)st->next_ms) == -1 ||
 	    buf_adds(b, "\nlast ") == -1 ||
 	    buf_addu(b, (unsigned long long)wall_ms()) == -1 ||
+	    (st->pid > 0 && (buf_adds(b, "\npid ") == -1 ||
+	    buf_addu(b, (unsigned long long)st->pid) == -1 ||
+	    buf_adds(b, "\nstarted ") == -1 ||
+	    buf_addu(b, (unsigned long long)st->pid_start) == -1)) ||
 	    buf_adds(b, "\nresult ") == -1 || buf_adds(b, result) == -1 ||
 	    (newer != NULL && newer[0] != '\0' &&
 	    (buf_adds(b, "\nnewer ") == -1 || buf_adds(b, newer) == -1)) ||
@@ -728,6 +738,7 @@ begin(struct spool_queue *q, const char *id, struct delivery *d)
 	d->fd = -1;
 	snprintf(d->id, sizeof(d->id), "%s", id);
 	status_read(q, id, &st);
+	st.pid = st.pid_start = 0;
 	st.attempts++;
 	if (st.first_ms == 0)
 		st.first_ms = wall_ms();
@@ -894,6 +905,22 @@ spool_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 			return 1;
 		}
 	}
+}
+
+/* Records the handler's pid and start, for a later worker's recovery. */
+static void
+spool_started(void *ctx, struct delivery *d, pid_t pid,
+    unsigned long long start)
+{
+	struct spool_queue *q = ctx;
+	struct status	 st;
+
+	memset(&st, 0, sizeof(st));
+	st.attempts = d->attempts;
+	st.first_ms = d->first_ms;
+	st.pid = pid;
+	st.pid_start = (long long)start;
+	(void)status_write(q, d->id, &st, "running", NULL, "", 0);
 }
 
 /* A signed decimal number, the whole of s (ns need 19 digits). */
@@ -1120,11 +1147,21 @@ tmp_name_parse(const char *name, char *id, size_t idlen, long *pid,
  * Recovery, before any delivery: whatever a killed worker or connector
  * left half done is completed.
  */
+struct orphan_fn {
+	void	(*fn)(pid_t, unsigned long long);
+};
+
+/* First the killed worker's handler, if one still runs; then new/. */
 static int
 recover_cur(struct spool_queue *q, int folder, const char *id, void *arg)
 {
+	struct orphan_fn *o = arg;
+	struct status	 st;
+
 	(void)folder;
-	(void)arg;
+	status_read(q, id, &st);
+	if (st.pid > 0 && st.pid <= INT_MAX && o->fn != NULL)
+		o->fn((pid_t)st.pid, (unsigned long long)st.pid_start);
 	(void)move(q, SPOOL_CUR, SPOOL_NEW, id);
 	return 0;
 }
@@ -1208,11 +1245,12 @@ recover_ids(struct spool_queue *q, int folder, const char *id, void *arg)
 }
 
 static int
-spool_recover(void *ctx)
+spool_recover(void *ctx, void (*orphan)(pid_t, unsigned long long))
 {
 	struct spool_queue *q = ctx;
+	struct orphan_fn o = { orphan };
 
-	(void)for_each(q, SPOOL_CUR, recover_cur, NULL);
+	(void)for_each(q, SPOOL_CUR, recover_cur, &o);
 	(void)for_each(q, SPOOL_TMP, recover_tmp, NULL);
 	(void)for_each(q, SPOOL_IDS, recover_ids, NULL);
 	fsync(q->sp.fd[SPOOL_NEW]);
@@ -1327,6 +1365,7 @@ spool_queue_close(void *ctx)
 static const struct queue_ops spool_queue_ops = {
 	.recover = spool_recover,
 	.claim = spool_claim,
+	.started = spool_started,
 	.applied_get = spool_applied_get,
 	.applied_set = spool_applied_set,
 	.release = spool_release,

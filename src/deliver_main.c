@@ -133,15 +133,18 @@ main(int argc, char *argv[])
 		opts.program |= FOR_HANDLER;
 	if (config_load(&cfg, &opts) == -1) {
 		dlog("%s", cfg.error);
+		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
 	if (cfg.spool_dir == NULL) {
 		dlog("no spool: set SPOOL_DIR or give -d");
+		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
 	/* Handlers are told the spool's real path. */
 	if ((real = realpath(cfg.spool_dir, NULL)) == NULL) {
 		dlog("SPOOL_DIR: %s: %s", cfg.spool_dir, strerror(errno));
+		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
 	free(cfg.spool_dir);
@@ -150,6 +153,8 @@ main(int argc, char *argv[])
 	    QUEUE_WORK | (once ? 0 : QUEUE_WATCH), dlog, err, sizeof(err),
 	    &ex) == -1) {
 		dlog("%s", err);
+		q.ops->close(q.ctx);
+		config_free(&cfg);
 		return ex;
 	}
 	sq.cfg = &cfg;

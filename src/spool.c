@@ -584,7 +584,10 @@ list_compact(struct id_list *l)
 		free(l->e[i].id);
 		free(l->e[i].okey);
 	}
-	memmove(l->e, l->e + l->next, (l->n - l->next) * sizeof(*l->e));
+	/* memmove(3) of nothing still wants a pointer. */
+	if (l->n > l->next)
+		memmove(l->e, l->e + l->next, (l->n - l->next) *
+		    sizeof(*l->e));
 	l->n -= l->next;
 	l->next = 0;
 }

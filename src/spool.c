@@ -799,6 +799,43 @@ entry_order(struct spool_queue *q, int folder, struct id_entry *e)
 	json_object_put(root);
 }
 
+static int
+id_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct id_entry *)a)->id,
+	    ((const struct id_entry *)b)->id);
+}
+
+/*
+ * Reads new/ again.  What was already read of a waiting event's order
+ * is kept: --once rescans whenever it runs dry, and the bodies are not
+ * parsed again each time.
+ */
+static void
+fresh_reread(struct spool_queue *q)
+{
+	struct id_list	 old = q->fresh;
+	struct id_entry	*e, *o;
+	size_t		 i, nold = old.n - old.next;
+
+	memset(&q->fresh, 0, sizeof(q->fresh));
+	if (nold > 1)
+		qsort(old.e + old.next, nold, sizeof(*old.e), id_cmp);
+	(void)for_each(q, SPOOL_NEW, add_fresh, NULL);
+	for (i = 0; nold > 0 && i < q->fresh.n; i++) {
+		e = &q->fresh.e[i];
+		o = bsearch(e, old.e + old.next, nold, sizeof(*old.e), id_cmp);
+		if (o == NULL || !o->parsed)
+			continue;
+		e->parsed = 1;
+		e->okey = o->okey;
+		e->version = o->version;
+		o->okey = NULL;
+	}
+	list_sort(&q->fresh);
+	list_free(&old);
+}
+
 /* A claim's candidate: an entry of a list and the folder it is in. */
 struct pick {
 	struct id_list	*l;
@@ -832,7 +869,11 @@ first_free(struct spool_queue *q, struct id_list *l, int folder,
  * Of the events of the candidate's key that could run now, the newest
  * runs first: the older ones then turn out stale, and a snapshot a
  * killed worker had already applied is not followed by an older one.
+ * Only the next NEWEST_WINDOW events of a list are looked at, so that a
+ * backlog of millions costs no more per claim than one of thousands.
  */
+#define NEWEST_WINDOW		4096
+
 static void
 newest_of_key(struct spool_queue *q, struct id_list *l, int folder,
     long long limit, struct pick *p)
@@ -840,7 +881,8 @@ newest_of_key(struct spool_queue *q, struct id_list *l, int folder,
 	struct id_entry	*e, *best = &p->l->e[p->i];
 	size_t		 i;
 
-	for (i = l->next; i < l->n && l->e[i].key <= limit; i++) {
+	for (i = l->next; i < l->n && i - l->next < NEWEST_WINDOW &&
+	    l->e[i].key <= limit; i++) {
 		e = &l->e[i];
 		entry_order(q, folder, e);
 		if (e->okey == NULL || strcmp(e->okey, best->okey) != 0 ||
@@ -884,10 +926,7 @@ spool_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 		list_compact(&q->fresh);
 	if (q->fresh_dirty) {
 		q->fresh_dirty = 0;
-		q->fresh.next = q->fresh.n;
-		list_compact(&q->fresh);
-		(void)for_each(q, SPOOL_NEW, add_fresh, NULL);
-		list_sort(&q->fresh);
+		fresh_reread(q);
 	}
 	for (;;) {
 		if (!first_free(q, &q->fresh, SPOOL_NEW, LLONG_MAX, busy, arg,

@@ -408,6 +408,7 @@ dispatch(struct worker *w, struct delivery *d)
 	const struct route *r;
 	struct applied	 a;
 	char		 why[256];
+	size_t		 i, n;
 
 	if (d->key[0] != '\0' &&
 	    w->q->ops->applied_get(w->q->ctx, d->key, &a) == 1 &&
@@ -427,7 +428,12 @@ dispatch(struct worker *w, struct delivery *d)
 	else if (w->cfg->handler != NULL)
 		start(w, d, w->cfg->handler);
 	else {
-		snprintf(why, sizeof(why), "no route for %s", d->type);
+		n = (size_t)snprintf(why, sizeof(why), "no route for %s",
+		    d->type);
+		/* The type is the sender's: one line in the status file. */
+		for (i = 0; i < n && i < sizeof(why); i++)
+			if ((unsigned char)why[i] < ' ' || why[i] == 0x7f)
+				why[i] = '?';
 		dlog("%s: %s; failed", d->id, why);
 		settle(w, d, OUTCOME_FAILED, why);
 	}

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,6 +86,13 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    "35d", 0, 3650 * MS_PER_DAY },
 	[S_DELIVER_JOBS] = { "DELIVER_JOBS", KIND_COUNT, FOR_DELIVER,
 	    "1", 1, MAX_JOBS },
+	[S_ORDER] = { "ORDER", KIND_WORD, FOR_DELIVER, "on", 0, 0 },
+	[S_ORDER_KEY] = { "ORDER_KEY", KIND_FIELDS, FOR_DELIVER,
+	    DEFAULT_ORDER_KEY, 0, 0 },
+	[S_ORDER_VERSION] = { "ORDER_VERSION", KIND_FIELDS, FOR_DELIVER,
+	    DEFAULT_ORDER_VERSION, 0, 0 },
+	[S_ROUTES_FILE] = { "ROUTES_FILE", KIND_FILE, FOR_HANDLER,
+	    NULL, 0, 0 },
 };
 
 /* Where the values come from, and what they parsed to. */
@@ -569,32 +577,27 @@ is_segment_char(int c)
 
 /* One dotted path such as "pb_data.account_info.bill_status". */
 static int
-add_required(struct config *cfg, const char *p, size_t len)
+split_path(struct config *cfg, const char *what, struct field_path *f,
+    const char *p, size_t len)
 {
-	struct field_path	*f;
-	char			*s;
-	size_t			 i;
+	char	*s;
+	size_t	 i;
 
-	if (cfg->nrequired == MAX_REQUIRED)
-		return fail(cfg, "REQUIRED_FIELDS: more than %d fields",
-		    MAX_REQUIRED);
-	f = &cfg->required[cfg->nrequired];
 	if ((f->dotted = strndup(p, len)) == NULL ||
 	    (f->segbuf = strndup(p, len)) == NULL)
-		return fail(cfg, "REQUIRED_FIELDS: %s", strerror(errno));
-	cfg->nrequired++;
+		return fail(cfg, "%s: %s", what, strerror(errno));
 	for (s = f->segbuf, i = 0; i <= len; i++) {
 		if (i < len && is_segment_char((unsigned char)p[i]))
 			continue;
 		if (i < len && p[i] != '.')
-			return fail(cfg, "REQUIRED_FIELDS: '%s': a name may "
-			    "hold only letters, digits, _ and -", f->dotted);
+			return fail(cfg, "%s: '%s': a name may hold only "
+			    "letters, digits, _ and -", what, f->dotted);
 		if (f->segbuf + i == s)
-			return fail(cfg, "REQUIRED_FIELDS: '%s': empty name",
+			return fail(cfg, "%s: '%s': empty name", what,
 			    f->dotted);
 		if (f->nseg == MAX_FIELD_DEPTH)
-			return fail(cfg, "REQUIRED_FIELDS: '%s': deeper than "
-			    "%d", f->dotted, MAX_FIELD_DEPTH);
+			return fail(cfg, "%s: '%s': deeper than %d", what,
+			    f->dotted, MAX_FIELD_DEPTH);
 		f->segbuf[i] = '\0';
 		f->seg[f->nseg++] = s;
 		s = f->segbuf + i + 1;
@@ -602,6 +605,25 @@ add_required(struct config *cfg, const char *p, size_t len)
 	return 0;
 }
 
+static int
+add_required(struct config *cfg, const char *p, size_t len)
+{
+	if (cfg->nrequired == MAX_REQUIRED)
+		return fail(cfg, "REQUIRED_FIELDS: more than %d fields",
+		    MAX_REQUIRED);
+	return split_path(cfg, "REQUIRED_FIELDS",
+	    &cfg->required[cfg->nrequired++], p, len);
+}
+
+static int
+add_order_key(struct config *cfg, const char *p, size_t len)
+{
+	if (cfg->norder_key == MAX_REQUIRED)
+		return fail(cfg, "ORDER_KEY: more than %d fields",
+		    MAX_REQUIRED);
+	return split_path(cfg, "ORDER_KEY",
+	    &cfg->order_key[cfg->norder_key++], p, len);
+}
 
 /* HANDLER as a string: words separated by blanks, no quoting. */
 static int
@@ -645,6 +667,95 @@ command_runnable(const char *prog)
 	}
 }
 
+/*
+ * One line of ROUTES_FILE, split in place: a pattern, then "ignore" or
+ * a command whose first word must be runnable now.
+ */
+static int
+add_route(struct config *cfg, const char *path, char *line, size_t lineno)
+{
+	struct route	*r = &cfg->routes[cfg->nroutes];
+	char		*w, *save = NULL;
+	size_t		 n = 0;
+
+	if ((r->words = strdup(line)) == NULL ||
+	    (r->argv = calloc(strlen(line) / 2 + 2, sizeof(char *))) == NULL)
+		return fail(cfg, "ROUTES_FILE: %s", strerror(errno));
+	r->line = lineno;
+	cfg->nroutes++;
+	r->pattern = strtok_r(r->words, " \t", &save);
+	while ((w = strtok_r(NULL, " \t", &save)) != NULL)
+		r->argv[n++] = w;
+	if (n == 0)
+		return fail(cfg, "ROUTES_FILE: %s: line %zu: '%s' needs a "
+		    "command or the word ignore", path, lineno, r->pattern);
+	if (n == 1 && strcmp(r->argv[0], "ignore") == 0) {
+		free(r->argv);
+		r->argv = NULL;
+	} else if (!command_runnable(r->argv[0]))
+		return fail(cfg, "ROUTES_FILE: %s: line %zu: %s: not found or "
+		    "not executable", path, lineno, r->argv[0]);
+	return 0;
+}
+
+/*
+ * ROUTES_FILE names commands: it is trusted like the env file.  One
+ * rule a line, # comments; the first that matches an event wins.
+ */
+static int
+load_routes(struct config *cfg, const char *path)
+{
+	char	*data, *p, *eol, *end, *hash;
+	size_t	 len, lineno = 0, lines = 1;
+	int	 rc = 0;
+
+	if ((data = read_small_file(cfg, "ROUTES_FILE", path, 1, &len))
+	    == NULL)
+		return -1;
+	if (memchr(data, '\0', len) != NULL) {
+		free(data);
+		return fail(cfg, "ROUTES_FILE: %s: contains a NUL byte", path);
+	}
+	for (p = data; (p = memchr(p, '\n', len - (size_t)(p - data)))
+	    != NULL; p++)
+		lines++;
+	if ((cfg->routes = calloc(lines, sizeof(*cfg->routes))) == NULL) {
+		free(data);
+		return fail(cfg, "ROUTES_FILE: %s", strerror(errno));
+	}
+	for (p = data; rc == 0 && p < data + len; p = eol + 1) {
+		lineno++;
+		if ((eol = memchr(p, '\n', len - (size_t)(p - data))) == NULL)
+			eol = data + len;
+		*eol = '\0';
+		if ((hash = strchr(p, '#')) != NULL)
+			*hash = '\0';
+		for (end = p + strlen(p); end > p && (end[-1] == '\r' ||
+		    end[-1] == ' ' || end[-1] == '\t'); end--)
+			end[-1] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '\0')
+			rc = add_route(cfg, path, p, lineno);
+	}
+	free(data);
+	if (rc == 0 && cfg->nroutes == 0)
+		return fail(cfg, "ROUTES_FILE: %s: no rules", path);
+	return rc;
+}
+
+/* The first route whose pattern matches the type, or NULL. */
+const struct route *
+route_find(const struct config *cfg, const char *type)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nroutes; i++)
+		if (fnmatch(cfg->routes[i].pattern, type, 0) == 0)
+			return &cfg->routes[i];
+	return NULL;
+}
+
 /* The handler: the words after -- win over HANDLER. */
 static int
 load_handler(struct config *cfg, const struct sources *src)
@@ -661,8 +772,19 @@ load_handler(struct config *cfg, const struct sources *src)
 		memcpy(cfg->handler, argv, n * sizeof(char *));
 	} else if (v != NULL && split_command(cfg, v) == -1)
 		return -1;
-	if (cfg->handler == NULL || cfg->handler[0] == NULL)
-		return fail(cfg, "no handler: set HANDLER or give it after --");
+	if ((v = src->value[S_ROUTES_FILE]) != NULL &&
+	    load_routes(cfg, v) == -1)
+		return -1;
+	if (cfg->handler != NULL && cfg->handler[0] == NULL) {
+		free(cfg->handler);
+		cfg->handler = NULL;
+	}
+	/* Without a handler, routes alone decide. */
+	if (cfg->handler == NULL && cfg->nroutes > 0)
+		return 0;
+	if (cfg->handler == NULL)
+		return fail(cfg, "no handler: set HANDLER or ROUTES_FILE, or "
+		    "give it after --");
 	if (!command_runnable(cfg->handler[0]))
 		return fail(cfg, "handler %s: not found or not executable",
 		    cfg->handler[0]);
@@ -706,10 +828,12 @@ load_connector(struct config *cfg, const struct sources *src)
 	return 0;
 }
 
-/* What only nsps-deliver reads: the schedule of attempts. */
-static void
+/* What only nsps-deliver reads: the schedule of attempts, the order. */
+static int
 load_deliver(struct config *cfg, const struct sources *src)
 {
+	const char	*v = src->value[S_ORDER];
+
 	cfg->handler_timeout_ms = (long long)src->num[S_HANDLER_TIMEOUT];
 	cfg->retry_base_ms = (long long)src->num[S_RETRY_BASE];
 	cfg->retry_cap_ms = (long long)src->num[S_RETRY_CAP];
@@ -717,6 +841,15 @@ load_deliver(struct config *cfg, const struct sources *src)
 	cfg->retention_ms = (long long)src->num[S_RETENTION];
 	cfg->retry_limit = src->num[S_RETRY_LIMIT];
 	cfg->jobs = src->num[S_DELIVER_JOBS];
+	if (strcmp(v, "on") == 0)
+		cfg->order = 1;
+	else if (strcmp(v, "off") != 0)
+		return fail(cfg, "ORDER: '%s' is neither on nor off", v);
+	if (for_each_item(cfg, src->value[S_ORDER_KEY], add_order_key) == -1)
+		return -1;
+	v = src->value[S_ORDER_VERSION];
+	return split_path(cfg, "ORDER_VERSION", &cfg->order_version, v,
+	    strlen(v));
 }
 
 static int
@@ -735,8 +868,8 @@ load_settings(struct config *cfg, struct sources *src)
 	if ((v = src->value[S_SPOOL_DIR]) != NULL &&
 	    (cfg->spool_dir = strdup(v)) == NULL)
 		return fail(cfg, "SPOOL_DIR: %s", strerror(errno));
-	if (prog & FOR_DELIVER)
-		load_deliver(cfg, src);
+	if ((prog & FOR_DELIVER) && load_deliver(cfg, src) == -1)
+		return -1;
 	if ((prog & FOR_HANDLER) && load_handler(cfg, src) == -1)
 		return -1;
 	return 0;
@@ -781,6 +914,17 @@ config_free(struct config *cfg)
 		free(cfg->required[i].dotted);
 		free(cfg->required[i].segbuf);
 	}
+	for (i = 0; i < cfg->norder_key; i++) {
+		free(cfg->order_key[i].dotted);
+		free(cfg->order_key[i].segbuf);
+	}
+	free(cfg->order_version.dotted);
+	free(cfg->order_version.segbuf);
+	for (i = 0; i < cfg->nroutes; i++) {
+		free(cfg->routes[i].argv);
+		free(cfg->routes[i].words);
+	}
+	free(cfg->routes);
 	free(cfg->event_path);
 	free(cfg->health_path);
 	free(cfg->spool_dir);

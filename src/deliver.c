@@ -10,10 +10,13 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -88,13 +91,107 @@ backoff(const struct config *cfg, size_t attempt)
 	    r);
 }
 
+/*
+ * The start of a process in clock ticks since boot (/proc/PID/stat's
+ * 22nd field): with the pid it names one process for good.  0 when
+ * there is no such process.
+ */
+unsigned long long
+proc_start_time(pid_t pid)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 v = 0;
+	ssize_t			 n;
+	int			 fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name may hold anything but ends at the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (i = 0; i < 20 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtoull(p + 1, NULL, 10);
+	return v;
+}
+
+/* Whether a live (not zombie) process is in process group pgid. */
+static int
+group_alive(pid_t pgid)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[300], buf[512], *p, state;
+	long		 grp;
+	ssize_t		 n;
+	int		 fd, alive = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		return kill(-pgid, 0) == 0;
+	while (!alive && (de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if ((p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 1, " %c %*d %ld", &state, &grp) == 2 &&
+		    grp == (long)pgid && state != 'Z')
+			alive = 1;
+	}
+	closedir(d);
+	return alive;
+}
+
+/*
+ * A killed worker's handler still running (its pid and start time were
+ * recorded): its whole group is killed, and waited for, before the
+ * event runs again.  A leader with another start time is a reused
+ * pid, not ours; a group whose leader is gone still holds its id, so
+ * that pid cannot have been handed out again.
+ */
+static void
+kill_orphan(pid_t pid, unsigned long long start)
+{
+	unsigned long long	 now = proc_start_time(pid);
+	int			 i;
+
+	if (now != 0 && now != start)
+		return;
+	if (!group_alive(pid))
+		return;
+	dlog("killing handler group %ld a previous worker left", (long)pid);
+	kill(-pid, SIGKILL);
+	for (i = 0; i < 1000 && group_alive(pid); i++)
+		usleep(10000);
+	if (group_alive(pid))
+		dlog("handler group %ld: still there after SIGKILL",
+		    (long)pid);
+}
+
 /* In the child: never returns. */
 static void
-exec_handler(const struct worker *w, const struct job *j, int errw)
+exec_handler(const struct worker *w, const struct job *j, int errw,
+    pid_t parent)
 {
 	char	 buf[32];
 
 	setpgid(0, 0);
+	/* Dies with the worker, however it dies; it may already have. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(127);
 	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	if (dup2(j->d.fd, STDIN_FILENO) == -1 ||
@@ -110,18 +207,19 @@ exec_handler(const struct worker *w, const struct job *j, int errw)
 	snprintf(buf, sizeof(buf), "%zu", j->d.attempts);
 	setenv("NSPS_ATTEMPT", buf, 1);
 	setenv("NSPS_SPOOL_DIR", w->cfg->spool_dir, 1);
-	execvp(w->cfg->handler[0], w->cfg->handler);
-	dprintf(STDERR_FILENO, "%s: %s: %s\n", DPROG, w->cfg->handler[0],
+	execvp(j->argv[0], j->argv);
+	dprintf(STDERR_FILENO, "%s: %s: %s\n", DPROG, j->argv[0],
 	    strerror(errno));
 	_exit(127);
 }
 
-/* Runs the handler on a claimed event, in a free job slot. */
+/* Runs argv on a claimed event, in a free job slot. */
 static void
-start(struct worker *w, struct delivery *d)
+start(struct worker *w, struct delivery *d, char *const *argv)
 {
 	struct job	*j = NULL;
 	size_t		 i;
+	pid_t		 parent = getpid();
 	int		 p[2];
 
 	for (i = 0; i < w->cfg->jobs; i++)
@@ -138,6 +236,7 @@ start(struct worker *w, struct delivery *d)
 	}
 	memset(j, 0, sizeof(*j));
 	j->d = *d;
+	j->argv = argv;
 	j->deadline = now_ms(CLOCK_MONOTONIC) + w->cfg->handler_timeout_ms;
 	j->errfd = p[0];
 	if ((j->pid = fork()) == -1) {
@@ -150,8 +249,10 @@ start(struct worker *w, struct delivery *d)
 		return;
 	}
 	if (j->pid == 0)
-		exec_handler(w, j, p[1]);
+		exec_handler(w, j, p[1], parent);
 	setpgid(j->pid, j->pid);
+	w->q->ops->started(w->q->ctx, &j->d, j->pid,
+	    proc_start_time(j->pid));
 	close(p[1]);
 	/* The child has its own copy; ours would only hold the file. */
 	close(j->d.fd);
@@ -221,6 +322,24 @@ judge(const struct config *cfg, int wstatus, int timed_out, size_t attempts,
 	return OUTCOME_FAILED;
 }
 
+/*
+ * The key's newest applied version, recorded before the event is done:
+ * a crash in between delivers it again, which an equal version allows.
+ */
+static void
+applied(struct worker *w, const struct delivery *d)
+{
+	struct applied	 a;
+
+	memset(&a, 0, sizeof(a));
+	if (w->q->ops->applied_get(w->q->ctx, d->key, &a) == 1 &&
+	    version_cmp(&d->version, &a.version) < 0)
+		return;
+	a.version = d->version;
+	snprintf(a.id, sizeof(a.id), "%s", d->id);
+	(void)w->q->ops->applied_set(w->q->ctx, d->key, &a);
+}
+
 /* The handler is gone: its event goes where the outcome says. */
 static void
 finish(struct worker *w, struct job *j)
@@ -238,6 +357,8 @@ finish(struct worker *w, struct job *j)
 	    now - j->d.first_ms, result, sizeof(result));
 	if (how == OUTCOME_RETRY)
 		delay = backoff(w->cfg, j->d.attempts);
+	if (how == OUTCOME_DONE && j->d.key[0] != '\0')
+		applied(w, &j->d);
 	(void)w->q->ops->finish(w->q->ctx, &j->d, how, now + delay, result,
 	    j->tail, j->tail_len);
 	if (how == OUTCOME_DONE)
@@ -252,6 +373,70 @@ finish(struct worker *w, struct job *j)
 	delivery_free(&j->d);
 	j->pid = 0;
 	w->running--;
+}
+
+/* An event that runs no handler goes straight where it belongs. */
+static void
+settle(struct worker *w, struct delivery *d, enum outcome how,
+    const char *result)
+{
+	(void)w->q->ops->finish(w->q->ctx, d, how, 0, result, "", 0);
+	delivery_free(d);
+}
+
+/* Whether a running handler has an event of this key: the claim's test. */
+static int
+key_busy(void *arg, const char *key)
+{
+	const struct worker *w = arg;
+	size_t		 i;
+
+	for (i = 0; i < w->cfg->jobs; i++)
+		if (w->jobs[i].pid > 0 && strcmp(w->jobs[i].d.key, key) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A claimed event: stale when its key has a newer version applied;
+ * otherwise routed by its type to a handler, ignored, or failed when
+ * no route takes it.
+ */
+static void
+dispatch(struct worker *w, struct delivery *d)
+{
+	const struct route *r;
+	struct applied	 a;
+	char		 why[256];
+	size_t		 i, n;
+
+	if (d->key[0] != '\0' &&
+	    w->q->ops->applied_get(w->q->ctx, d->key, &a) == 1 &&
+	    version_cmp(&d->version, &a.version) < 0) {
+		snprintf(d->newer, sizeof(d->newer), "%s", a.id);
+		dlog("%s: stale: %s has a newer version applied, by %s; done",
+		    d->id, d->key, a.id);
+		settle(w, d, OUTCOME_DONE, "stale");
+		return;
+	}
+	if ((r = route_find(w->cfg, d->type)) != NULL && r->argv == NULL) {
+		dlog("%s: %s: ignored by ROUTES_FILE line %zu; done", d->id,
+		    d->type, r->line);
+		settle(w, d, OUTCOME_DONE, "ignored");
+	} else if (r != NULL)
+		start(w, d, r->argv);
+	else if (w->cfg->handler != NULL)
+		start(w, d, w->cfg->handler);
+	else {
+		n = (size_t)snprintf(why, sizeof(why), "no route for %s",
+		    d->type);
+		/* The type is the sender's: one line in the status file. */
+		for (i = 0; i < n && i < sizeof(why); i++)
+			if ((unsigned char)why[i] < ' ' || why[i] == 0x7f)
+				why[i] = '?';
+		dlog("%s: %s; failed", d->id, why);
+		settle(w, d, OUTCOME_FAILED, why);
+	}
 }
 
 static void
@@ -368,7 +553,7 @@ worker_run(struct worker *w, int once)
 	size_t		 i, n;
 	int		 drained;
 
-	ops->recover(w->q->ctx);
+	ops->recover(w->q->ctx, kill_orphan);
 	ops->prune(w->q->ctx, now_ms(CLOCK_REALTIME) - w->cfg->retention_ms);
 	next_prune = now_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
 
@@ -376,11 +561,11 @@ worker_run(struct worker *w, int once)
 		drained = 0;
 		while (!w->stopping && w->running < w->cfg->jobs) {
 			if (ops->claim(w->q->ctx, now_ms(CLOCK_REALTIME),
-			    &d) != 1) {
+			    key_busy, w, &d) != 1) {
 				drained = 1;
 				break;
 			}
-			start(w, &d);
+			dispatch(w, &d);
 		}
 		if (w->running == 0 && (w->stopping || once))
 			break;

@@ -23,8 +23,8 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp, "usage: %s [-hV] [--once] [-d spooldir] [-e envfile] "
-	    "[-j jobs] [-t timeout]\n"
-	    "                    [-- handler [arg ...]]\n"
+	    "[-j jobs] [-r routesfile]\n"
+	    "                    [-t timeout] [-- handler [arg ...]]\n"
 	    "       %s --stats [-d spooldir]\n"
 	    "       %s --requeue-failed [-d spooldir]\n", DPROG, DPROG, DPROG);
 }
@@ -85,7 +85,7 @@ main(int argc, char *argv[])
 
 	memset(&opts, 0, sizeof(opts));
 	opts.program = FOR_DELIVER;
-	while ((ch = getopt_long(argc, argv, "+d:e:hj:t:V", longopts,
+	while ((ch = getopt_long(argc, argv, "+d:e:hj:r:t:V", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -99,6 +99,9 @@ main(int argc, char *argv[])
 			return 0;
 		case 'j':
 			opts.value[S_DELIVER_JOBS] = optarg;
+			break;
+		case 'r':
+			opts.value[S_ROUTES_FILE] = optarg;
 			break;
 		case 't':
 			opts.value[S_HANDLER_TIMEOUT] = optarg;
@@ -130,15 +133,18 @@ main(int argc, char *argv[])
 		opts.program |= FOR_HANDLER;
 	if (config_load(&cfg, &opts) == -1) {
 		dlog("%s", cfg.error);
+		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
 	if (cfg.spool_dir == NULL) {
 		dlog("no spool: set SPOOL_DIR or give -d");
+		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
 	/* Handlers are told the spool's real path. */
 	if ((real = realpath(cfg.spool_dir, NULL)) == NULL) {
 		dlog("SPOOL_DIR: %s: %s", cfg.spool_dir, strerror(errno));
+		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
 	free(cfg.spool_dir);
@@ -147,8 +153,11 @@ main(int argc, char *argv[])
 	    QUEUE_WORK | (once ? 0 : QUEUE_WATCH), dlog, err, sizeof(err),
 	    &ex) == -1) {
 		dlog("%s", err);
+		q.ops->close(q.ctx);
+		config_free(&cfg);
 		return ex;
 	}
+	sq.cfg = &cfg;
 	if (stats)
 		rc = print_stats(&cfg, &q);
 	else if (requeue) {

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -345,4 +346,194 @@ event_parse(const struct config *cfg, const struct sink *sink,
 	}
 	event_describe(st->root, ev);
 	return EVENT_OK;
+}
+
+static int
+digits(const char *s, size_t n, int *out)
+{
+	size_t	 i;
+	int	 v = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!is_digit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar. */
+static long long
+days_from_civil(int y, int m, int d)
+{
+	long long	 era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int mdays[12] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+
+	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		return 29;
+	return mdays[m - 1];
+}
+
+/*
+ * A time as NSPS writes updated_at: YYYY-MM-DDTHH:MM:SS, an optional
+ * fraction of 1 to 9 digits, then Z or +HH:MM/-HH:MM.  Nothing else:
+ * a time without an offset names no instant.  Returns 0 with ns since
+ * the epoch, or -1.
+ */
+int
+iso8601_parse(const char *s, long long *ns)
+{
+	int		 y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	long long	 frac = 0, t;
+	size_t		 n = strlen(s), i, nd;
+
+	if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':' ||
+	    digits(s, 4, &y) == -1 || digits(s + 5, 2, &mo) == -1 ||
+	    digits(s + 8, 2, &d) == -1 || digits(s + 11, 2, &h) == -1 ||
+	    digits(s + 14, 2, &mi) == -1 || digits(s + 17, 2, &sec) == -1)
+		return -1;
+	if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 ||
+	    d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
+		return -1;
+	i = 19;
+	if (s[i] == '.') {
+		for (nd = 0, i++; i < n && is_digit((unsigned char)s[i]);
+		    i++, nd++)
+			if (nd < 9)
+				frac = frac * 10 + (s[i] - '0');
+		if (nd == 0 || nd > 9)
+			return -1;
+		for (; nd < 9; nd++)
+			frac *= 10;
+	}
+	if (s[i] == 'Z' && i + 1 == n)
+		sign = 0;
+	else if ((s[i] == '+' || s[i] == '-') && i + 6 == n &&
+	    s[i + 3] == ':' && digits(s + i + 1, 2, &oh) == 0 &&
+	    digits(s + i + 4, 2, &om) == 0 && oh <= 23 && om <= 59)
+		sign = s[i] == '+' ? 1 : -1;
+	else
+		return -1;
+	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	t -= sign * (oh * 3600 + om * 60);
+	*ns = t * 1000000000LL + frac;
+	return 0;
+}
+
+/* Which of two versions is newer: updated_at, then created_at. */
+int
+version_cmp(const struct version *a, const struct version *b)
+{
+	if (a->ns != b->ns)
+		return a->ns < b->ns ? -1 : 1;
+	if (a->created_ns != b->created_ns)
+		return a->created_ns < b->created_ns ? -1 : 1;
+	return 0;
+}
+
+/* The value at a path as text: a non-empty string or an integer. */
+static int
+lookup_key(struct json_object *root, const char *const *seg, size_t nseg,
+    char *out, size_t len)
+{
+	struct json_object	*o = root, *v;
+	const char		*s;
+	size_t			 i;
+
+	for (i = 0; i < nseg; i++) {
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, seg[i], &v) || v == NULL)
+			return -1;
+		o = v;
+	}
+	if (json_object_is_type(o, json_type_int))
+		return snprintf(out, len, "%lld",
+		    (long long)json_object_get_int64(o)) < (int)len ? 0 : -1;
+	if (!json_object_is_type(o, json_type_string) ||
+	    json_object_get_string_len(o) == 0)
+		return -1;
+	s = json_object_get_string(o);
+	if ((size_t)json_object_get_string_len(o) != strlen(s))
+		return -1;
+	return snprintf(out, len, "%s", s) < (int)len ? 0 : -1;
+}
+
+/*
+ * The key as a file name: "<last segment>=<value>", so that both paths
+ * to an account's i_account meet and a SIM's id never meets one;
+ * bytes other than letters, digits, '-', '_' and '.' as %XX.
+ */
+static int
+encode_key(const char *name, const char *val, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t		 o;
+	const unsigned char *p;
+
+	if ((o = (size_t)snprintf(out, len, "%s=", name)) >= len)
+		return -1;
+	for (p = (const unsigned char *)val; *p != '\0'; p++) {
+		if (o + 4 > len)
+			return -1;
+		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.')
+			out[o++] = (char)*p;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/*
+ * An event's place in its key's order: the first ORDER_KEY path with a
+ * value, and the instant at ORDER_VERSION (created_at breaks ties).
+ */
+enum order_result
+event_order(const struct config *cfg, struct json_object *root, char *key,
+    size_t keylen, struct version *v)
+{
+	static const char *const created[] = { "created_at" };
+	const struct field_path	*f = NULL;
+	char			 val[ORDER_KEY_MAX + 1];
+	size_t			 i;
+
+	key[0] = '\0';
+	memset(v, 0, sizeof(*v));
+	for (i = 0; i < cfg->norder_key; i++) {
+		f = &cfg->order_key[i];
+		if (lookup_key(root, f->seg, f->nseg, val, sizeof(val)) == 0)
+			break;
+	}
+	if (i == cfg->norder_key ||
+	    encode_key(f->seg[f->nseg - 1], val, key, keylen) == -1) {
+		key[0] = '\0';
+		return ORDER_NONE;
+	}
+	if (lookup_key(root, cfg->order_version.seg,
+	    cfg->order_version.nseg, val, sizeof(val)) == -1 ||
+	    iso8601_parse(val, &v->ns) == -1)
+		return ORDER_BAD_VERSION;
+	if (lookup_key(root, created, 1, val, sizeof(val)) == -1 ||
+	    iso8601_parse(val, &v->created_ns) == -1)
+		v->created_ns = 0;
+	return ORDER_KEYED;
 }

@@ -98,6 +98,10 @@ enum setting {
 	S_RETRY_MAX_AGE,
 	S_RETENTION,
 	S_DELIVER_JOBS,
+	S_ORDER,
+	S_ORDER_KEY,
+	S_ORDER_VERSION,
+	S_ROUTES_FILE,
 	SETTING_COUNT
 };
 
@@ -107,6 +111,18 @@ enum setting {
 #define FOR_HANDLER		0x4	/* nsps-deliver running handlers */
 
 #define MAX_JOBS		64	/* nsps-deliver -j */
+#define DEFAULT_ORDER_KEY	"data.variables.i_account," \
+	"pb_data.account_info.i_account,pb_data.sim_info.i_sim_card"
+#define DEFAULT_ORDER_VERSION	"updated_at"
+#define ORDER_KEY_MAX		160	/* "name=value", as a file name */
+
+/* A line of ROUTES_FILE: events whose type matches go to argv. */
+struct route {
+	char		*pattern;	/* fnmatch(3) on data.event_type */
+	char		**argv;		/* NULL: ignore the event */
+	char		*words;		/* the line, split in place */
+	size_t		 line;
+};
 
 /*
  * Configuration: read and validated once at start-up, then never
@@ -137,6 +153,12 @@ struct config {
 	long long	 retention_ms;
 	size_t		 retry_limit;
 	size_t		 jobs;
+	int		 order;			/* ORDER=on */
+	struct field_path order_key[MAX_REQUIRED];
+	size_t		 norder_key;
+	struct field_path order_version;
+	struct route	*routes;		/* ROUTES_FILE */
+	size_t		 nroutes;
 	char		 error[512];		/* empty when valid */
 };
 
@@ -277,6 +299,22 @@ void	 event_describe(struct json_object *, struct event *);
 int	 json_strict_scan(const char *, size_t, size_t *);
 int	 event_id_valid(const char *, size_t);
 
+/* Where an event stands in its key's order (ORDER). */
+struct version {
+	long long	 ns;		/* ORDER_VERSION, ns since the epoch */
+	long long	 created_ns;	/* created_at; 0 when absent */
+};
+
+enum order_result {
+	ORDER_NONE,		/* no key: not ordered */
+	ORDER_KEYED,
+	ORDER_BAD_VERSION	/* a key, but its version is unreadable */
+};
+enum order_result event_order(const struct config *, struct json_object *,
+	    char *, size_t, struct version *);
+int	 iso8601_parse(const char *, long long *);
+int	 version_cmp(const struct version *, const struct version *);
+
 /* response.c */
 int	 response_error_body(struct buf *, int, const char *, const char *);
 int	 response_render(struct buf *, int, const char *, const struct buf *,
@@ -317,6 +355,7 @@ enum spool_dir {
 	SPOOL_DONE,
 	SPOOL_FAILED,
 	SPOOL_STATUS,
+	SPOOL_APPLIED,
 	SPOOL_NDIRS
 };
 extern const char *const spool_dirs[SPOOL_NDIRS];
@@ -346,6 +385,8 @@ struct status {			/* what is kept of an event's attempts */
 	size_t		 attempts;
 	long long	 first_ms;	/* first attempt, wall clock */
 	long long	 next_ms;	/* when the next is due, if waiting */
+	long long	 pid;		/* the handler running it, if any */
+	long long	 pid_start;	/* and its start, in boot ticks */
 };
 
 /* A claimed event, handed to its handler. */
@@ -359,6 +400,15 @@ struct delivery {
 	char		*request_id;
 	size_t		 attempts;	/* this one included */
 	long long	 first_ms;
+	char		 key[ORDER_KEY_MAX + 1];	/* "": not ordered */
+	struct version	 version;
+	char		 newer[SPOOL_ID_MAX + 1];	/* stale: applied */
+};
+
+/* The newest version applied (handler exit 0) for a key. */
+struct applied {
+	struct version	 version;
+	char		 id[SPOOL_ID_MAX + 1];
 };
 
 enum outcome {
@@ -384,10 +434,25 @@ struct queue_count {
 };
 
 struct queue_ops {
-	/* Completes what a killed worker or connector left half done. */
-	int	  (*recover)(void *);
-	/* The next event due at now (wall ms): 1 claimed, 0 none. */
-	int	  (*claim)(void *, long long, struct delivery *);
+	/*
+	 * Completes what a killed worker or connector left half done;
+	 * first calls orphan(pid, start) for each handler a killed worker
+	 * recorded as running.
+	 */
+	int	  (*recover)(void *, void (*)(pid_t, unsigned long long));
+	/*
+	 * The next event due at now (wall ms) whose key busy() does not
+	 * name, the newest version of its key first: 1 claimed, 0 none.
+	 */
+	int	  (*claim)(void *, long long, int (*)(void *, const char *),
+		    void *, struct delivery *);
+	/* Its handler runs as pid, started at the given boot tick. */
+	void	  (*started)(void *, struct delivery *, pid_t,
+		    unsigned long long);
+	/* The newest version applied for a key: 1, 0 none, -1 error. */
+	int	  (*applied_get)(void *, const char *, struct applied *);
+	/* Made durable before the event is recorded as done. */
+	int	  (*applied_set)(void *, const char *, const struct applied *);
 	/* Gives a claimed event back untouched. */
 	void	  (*release)(void *, struct delivery *);
 	/* Records an attempt's outcome; a retry is due at the given ms. */
@@ -421,6 +486,9 @@ int	 status_parse(const char *, size_t, struct status *);
 struct id_entry {
 	char		*id;
 	long long	 key;		/* arrival or due, wall ms */
+	int		 parsed;	/* okey and version are known */
+	char		*okey;		/* NULL: not ordered */
+	struct version	 version;
 };
 
 struct id_list {
@@ -435,6 +503,7 @@ struct spool_queue {
 	int		 fresh_dirty;	/* read new/ again */
 	int		 ifd;		/* inotify on new/ */
 	int		 lock;
+	const struct config *cfg;	/* ORDER's paths */
 	void		(*log)(const char *, ...)
 			    __attribute__((__format__(__printf__, 1, 2)));
 };
@@ -456,6 +525,7 @@ struct job {
 	int		 wstatus;
 	int		 timed_out;
 	struct delivery	 d;
+	char *const	*argv;		/* the handler the route chose */
 	long long	 deadline;	/* monotonic ms */
 	char		 tail[TAIL_SIZE];
 	size_t		 tail_len;
@@ -477,6 +547,8 @@ enum outcome judge(const struct config *, int, int, size_t, long long,
 	    char *, size_t);
 long long backoff_delay(long long, long long, size_t, unsigned int);
 long long now_ms(clockid_t);
+unsigned long long proc_start_time(pid_t);
+const struct route *route_find(const struct config *, const char *);
 void	 dlog(const char *, ...)
 	    __attribute__((__format__(__printf__, 1, 2)));
 

@@ -73,7 +73,7 @@
 
 const char *const spool_dirs[SPOOL_NDIRS] = {
 	"tmp", "ids", "meta", "new", "cur", "retry", "done", "failed",
-	"status"
+	"status", "applied"
 };
 
 static int
@@ -357,7 +357,11 @@ spool_backlog(void *ctx)
  *   retry/<id>    failed temporarily, waiting for its next attempt
  *   done/<id>     handled; kept, with its marker, for the retention
  *   failed/<id>   given up on; status/<id> says why
- *   status/<id>   attempts so far, the next attempt, the last result
+ *   status/<id>   attempts so far, the next attempt, the last result,
+ *                 the running handler's pid and start time
+ *   applied/<key> the newest version applied for an ORDER key, and by
+ *                 which event: written whole and fsync'd after the
+ *                 handler's exit 0, before the move to done/
  *
  * Every move is a rename(2), so the body keeps its two links (ids/ and
  * one folder).  A worker killed at any moment leaves events in cur/;
@@ -399,10 +403,17 @@ parse_number(const char *s, size_t len, long long *out)
 	return 0;
 }
 
+static int
+is_key(const char *p, const char *end, const char *key)
+{
+	return (size_t)(end - p) == strlen(key) &&
+	    memcmp(p, key, (size_t)(end - p)) == 0;
+}
+
 /*
  * Parses a status record: "key value" lines up to "stderr:", whose
- * numbers must be whole and unsigned.  Unknown keys are skipped, so a
- * newer worker may add some.  Returns 0, or -1 when it is malformed.
+ * numbers must be whole and unsigned.  Other keys (result, newer) are
+ * skipped, so a newer worker may add some.  Returns 0, or -1 when it is malformed.
  */
 int
 status_parse(const char *buf, size_t len, struct status *st)
@@ -418,16 +429,22 @@ status_parse(const char *buf, size_t len, struct status *st)
 			return 0;
 		if ((sp = memchr(p, ' ', (size_t)(eol - p))) == NULL)
 			return -1;
-		if ((size_t)(sp - p) == 6 && memcmp(p, "result", 6) == 0)
+		if (!is_key(p, sp, "attempts") && !is_key(p, sp, "first") &&
+		    !is_key(p, sp, "next") && !is_key(p, sp, "pid") &&
+		    !is_key(p, sp, "started"))
 			continue;
 		if (parse_number(sp + 1, (size_t)(eol - sp - 1), &v) == -1)
 			return -1;
-		if ((size_t)(sp - p) == 8 && memcmp(p, "attempts", 8) == 0)
+		if (is_key(p, sp, "attempts"))
 			st->attempts = (size_t)v;
-		else if ((size_t)(sp - p) == 5 && memcmp(p, "first", 5) == 0)
+		else if (is_key(p, sp, "first"))
 			st->first_ms = v;
-		else if ((size_t)(sp - p) == 4 && memcmp(p, "next", 4) == 0)
+		else if (is_key(p, sp, "next"))
 			st->next_ms = v;
+		else if (is_key(p, sp, "pid"))
+			st->pid = v;
+		else
+			st->pid_start = v;
 	}
 	return 0;
 }
@@ -461,7 +478,7 @@ status_read(struct spool_queue *q, const char *id, struct status *st)
 /* Replaces status/<id> whole, through a hidden temporary name. */
 static int
 status_write(struct spool_queue *q, const char *id, const struct status *st,
-    const char *result, const char *tail, size_t tail_len)
+    const char *result, const char *newer, const char *tail, size_t tail_len)
 {
 	struct buf	*b = &q->sp.meta;
 	char		 tmp[SPOOL_ID_MAX + 2];
@@ -477,7 +494,13 @@ status_write(struct spool_queue *q, const char *id, const struct status *st,
 	    buf_addu(b, (unsigned long long)st->next_ms) == -1 ||
 	    buf_adds(b, "\nlast ") == -1 ||
 	    buf_addu(b, (unsigned long long)wall_ms()) == -1 ||
+	    (st->pid > 0 && (buf_adds(b, "\npid ") == -1 ||
+	    buf_addu(b, (unsigned long long)st->pid) == -1 ||
+	    buf_adds(b, "\nstarted ") == -1 ||
+	    buf_addu(b, (unsigned long long)st->pid_start) == -1)) ||
 	    buf_adds(b, "\nresult ") == -1 || buf_adds(b, result) == -1 ||
+	    (newer != NULL && newer[0] != '\0' &&
+	    (buf_adds(b, "\nnewer ") == -1 || buf_adds(b, newer) == -1)) ||
 	    buf_adds(b, "\nstderr:\n") == -1 ||
 	    buf_add(b, tail, tail_len) == -1)
 		goto out;
@@ -544,6 +567,7 @@ list_add(struct id_list *l, const char *id, long long key)
 		l->e = e;
 		l->cap = l->cap ? l->cap * 2 : 64;
 	}
+	memset(&l->e[l->n], 0, sizeof(l->e[l->n]));
 	if ((l->e[l->n].id = strdup(id)) == NULL)
 		return -1;
 	l->e[l->n++].key = key;
@@ -556,9 +580,14 @@ list_compact(struct id_list *l)
 {
 	size_t	 i;
 
-	for (i = 0; i < l->next; i++)
+	for (i = 0; i < l->next; i++) {
 		free(l->e[i].id);
-	memmove(l->e, l->e + l->next, (l->n - l->next) * sizeof(*l->e));
+		free(l->e[i].okey);
+	}
+	/* memmove(3) of nothing still wants a pointer. */
+	if (l->n > l->next)
+		memmove(l->e, l->e + l->next, (l->n - l->next) *
+		    sizeof(*l->e));
 	l->n -= l->next;
 	l->next = 0;
 }
@@ -712,13 +741,14 @@ begin(struct spool_queue *q, const char *id, struct delivery *d)
 	d->fd = -1;
 	snprintf(d->id, sizeof(d->id), "%s", id);
 	status_read(q, id, &st);
+	st.pid = st.pid_start = 0;
 	st.attempts++;
 	if (st.first_ms == 0)
 		st.first_ms = wall_ms();
 	st.next_ms = 0;
 	d->attempts = st.attempts;
 	d->first_ms = st.first_ms;
-	(void)status_write(q, id, &st, "running", "", 0);
+	(void)status_write(q, id, &st, "running", NULL, "", 0);
 	snprintf(d->path, sizeof(d->path), "%s/%s/%s", q->sp.path,
 	    spool_dirs[SPOOL_CUR], id);
 	if ((d->fd = openat(q->sp.fd[SPOOL_CUR], id, O_RDONLY | O_NOFOLLOW |
@@ -732,36 +762,297 @@ begin(struct spool_queue *q, const char *id, struct delivery *d)
 	return 0;
 }
 
-/* The next due event, claimed into cur/: 1, or 0 when there is none. */
+/*
+ * Where an entry stands in its key's order, read from its body once:
+ * an event with no key, or with an unreadable version, is not ordered.
+ */
+static void
+entry_order(struct spool_queue *q, int folder, struct id_entry *e)
+{
+	struct json_object	*root;
+	char			 key[ORDER_KEY_MAX + 1];
+	int			 fd;
+
+	if (e->parsed)
+		return;
+	e->parsed = 1;
+	if (q->cfg == NULL || !q->cfg->order)
+		return;
+	if ((fd = openat(q->sp.fd[folder], e->id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	root = json_object_from_fd(fd);
+	close(fd);
+	if (root == NULL)
+		return;
+	switch (event_order(q->cfg, root, key, sizeof(key), &e->version)) {
+	case ORDER_KEYED:
+		e->okey = strdup(key);
+		break;
+	case ORDER_BAD_VERSION:
+		q->log("%s: %s: no ISO-8601 time with an offset at %s; "
+		    "not ordered", e->id, key, q->cfg->order_version.dotted);
+		break;
+	default:
+		break;
+	}
+	json_object_put(root);
+}
+
 static int
-spool_claim(void *ctx, long long now, struct delivery *d)
+id_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct id_entry *)a)->id,
+	    ((const struct id_entry *)b)->id);
+}
+
+/*
+ * Reads new/ again.  What was already read of a waiting event's order
+ * is kept: --once rescans whenever it runs dry, and the bodies are not
+ * parsed again each time.
+ */
+static void
+fresh_reread(struct spool_queue *q)
+{
+	struct id_list	 old = q->fresh;
+	struct id_entry	*e, *o;
+	size_t		 i, nold = old.n - old.next;
+
+	memset(&q->fresh, 0, sizeof(q->fresh));
+	if (nold > 1)
+		qsort(old.e + old.next, nold, sizeof(*old.e), id_cmp);
+	(void)for_each(q, SPOOL_NEW, add_fresh, NULL);
+	for (i = 0; nold > 0 && i < q->fresh.n; i++) {
+		e = &q->fresh.e[i];
+		o = bsearch(e, old.e + old.next, nold, sizeof(*old.e), id_cmp);
+		if (o == NULL || !o->parsed)
+			continue;
+		e->parsed = 1;
+		e->okey = o->okey;
+		e->version = o->version;
+		o->okey = NULL;
+	}
+	list_sort(&q->fresh);
+	list_free(&old);
+}
+
+/* A claim's candidate: an entry of a list and the folder it is in. */
+struct pick {
+	struct id_list	*l;
+	size_t		 i;
+	int		 folder;
+};
+
+/* The first entry due by limit whose key is not busy. */
+static int
+first_free(struct spool_queue *q, struct id_list *l, int folder,
+    long long limit, int (*busy)(void *, const char *), void *arg,
+    struct pick *p)
+{
+	struct id_entry	*e;
+	size_t		 i;
+
+	for (i = l->next; i < l->n && l->e[i].key <= limit; i++) {
+		e = &l->e[i];
+		entry_order(q, folder, e);
+		if (e->okey == NULL || busy == NULL || !busy(arg, e->okey)) {
+			p->l = l;
+			p->i = i;
+			p->folder = folder;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Of the events of the candidate's key that could run now, the newest
+ * runs first: the older ones then turn out stale, and a snapshot a
+ * killed worker had already applied is not followed by an older one.
+ * Only the next NEWEST_WINDOW events of a list are looked at, so that a
+ * backlog of millions costs no more per claim than one of thousands.
+ */
+#define NEWEST_WINDOW		4096
+
+static void
+newest_of_key(struct spool_queue *q, struct id_list *l, int folder,
+    long long limit, struct pick *p)
+{
+	struct id_entry	*e, *best = &p->l->e[p->i];
+	size_t		 i;
+
+	for (i = l->next; i < l->n && i - l->next < NEWEST_WINDOW &&
+	    l->e[i].key <= limit; i++) {
+		e = &l->e[i];
+		entry_order(q, folder, e);
+		if (e->okey == NULL || strcmp(e->okey, best->okey) != 0 ||
+		    version_cmp(&e->version, &best->version) <= 0)
+			continue;
+		best = e;
+		p->l = l;
+		p->i = i;
+		p->folder = folder;
+	}
+}
+
+/* Takes entry i out of the queue, keeping the order of the rest. */
+static struct id_entry *
+list_take(struct id_list *l, size_t i)
+{
+	struct id_entry	 e = l->e[i];
+
+	memmove(l->e + l->next + 1, l->e + l->next,
+	    (i - l->next) * sizeof(*l->e));
+	l->e[l->next] = e;
+	return &l->e[l->next++];
+}
+
+/*
+ * The next due event whose key busy() does not name, claimed into
+ * cur/: 1, or 0 when there is none.  New events before due retries,
+ * oldest arrival first, but the newest version of a key before its
+ * older ones.
+ */
+static int
+spool_claim(void *ctx, long long now, int (*busy)(void *, const char *),
+    void *arg, struct delivery *d)
 {
 	struct spool_queue *q = ctx;
 	struct id_entry	*e;
+	struct pick	 p;
 
-	if (q->fresh.n > 0 && q->fresh.next == q->fresh.n)
+	if (q->fresh.next > 0 && (q->fresh.next == q->fresh.n ||
+	    q->fresh.next > q->fresh.n / 2))
 		list_compact(&q->fresh);
 	if (q->fresh_dirty) {
 		q->fresh_dirty = 0;
-		q->fresh.next = q->fresh.n;
-		list_compact(&q->fresh);
-		(void)for_each(q, SPOOL_NEW, add_fresh, NULL);
-		list_sort(&q->fresh);
+		fresh_reread(q);
 	}
-	while (q->fresh.next < q->fresh.n) {
-		e = &q->fresh.e[q->fresh.next++];
-		if (move(q, SPOOL_NEW, SPOOL_CUR, e->id) == 0 &&
-		    begin(q, e->id, d) == 0)
+	for (;;) {
+		if (!first_free(q, &q->fresh, SPOOL_NEW, LLONG_MAX, busy, arg,
+		    &p) && !first_free(q, &q->retries, SPOOL_RETRY, now, busy,
+		    arg, &p))
+			return 0;
+		if (p.l->e[p.i].okey != NULL) {
+			newest_of_key(q, &q->fresh, SPOOL_NEW, LLONG_MAX, &p);
+			newest_of_key(q, &q->retries, SPOOL_RETRY, now, &p);
+		}
+		e = list_take(p.l, p.i);
+		if (move(q, p.folder, SPOOL_CUR, e->id) == 0 &&
+		    begin(q, e->id, d) == 0) {
+			if (e->okey != NULL) {
+				snprintf(d->key, sizeof(d->key), "%s", e->okey);
+				d->version = e->version;
+			}
 			return 1;
+		}
 	}
-	while (q->retries.next < q->retries.n &&
-	    q->retries.e[q->retries.next].key <= now) {
-		e = &q->retries.e[q->retries.next++];
-		if (move(q, SPOOL_RETRY, SPOOL_CUR, e->id) == 0 &&
-		    begin(q, e->id, d) == 0)
-			return 1;
+}
+
+/* Records the handler's pid and start, for a later worker's recovery. */
+static void
+spool_started(void *ctx, struct delivery *d, pid_t pid,
+    unsigned long long start)
+{
+	struct spool_queue *q = ctx;
+	struct status	 st;
+
+	memset(&st, 0, sizeof(st));
+	st.attempts = d->attempts;
+	st.first_ms = d->first_ms;
+	st.pid = pid;
+	st.pid_start = (long long)start;
+	(void)status_write(q, d->id, &st, "running", NULL, "", 0);
+}
+
+/* A signed decimal number, the whole of s (ns need 19 digits). */
+static int
+parse_signed(const char *s, size_t len, long long *out)
+{
+	char	 buf[24], *end;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
+		return -1;
+	errno = 0;
+	*out = strtoll(buf, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+/* applied/<key>: "version N", "created N" and "id ID" lines. */
+static int
+spool_applied_get(void *ctx, const char *key, struct applied *a)
+{
+	struct spool_queue *q = ctx;
+	char		 buf[512], *p, *eol, *end;
+	ssize_t		 n;
+	int		 fd, seen = 0;
+
+	memset(a, 0, sizeof(*a));
+	if ((fd = openat(q->sp.fd[SPOOL_APPLIED], key, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		goto bad;
+	buf[n] = '\0';
+	for (p = buf, end = buf + n; p < end; p = eol + 1) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		if (strncmp(p, "version ", 8) == 0 && parse_signed(p + 8,
+		    (size_t)(eol - p - 8), &a->version.ns) == 0)
+			seen |= 1;
+		else if (strncmp(p, "created ", 8) == 0 && parse_signed(p + 8,
+		    (size_t)(eol - p - 8), &a->version.created_ns) == 0)
+			seen |= 2;
+		else if (strncmp(p, "id ", 3) == 0 &&
+		    (size_t)(eol - p - 3) <= SPOOL_ID_MAX) {
+			memcpy(a->id, p + 3, (size_t)(eol - p - 3));
+			a->id[eol - p - 3] = '\0';
+			seen |= 4;
+		}
 	}
+	if (seen == 7)
+		return 1;
+bad:
+	q->log("applied/%s: unreadable; the key starts over", key);
 	return 0;
+}
+
+/*
+ * Replaces applied/<key> whole: written and fsync'd under a hidden name,
+ * renamed, and the folder fsync'd, so that after a crash it names
+ * either the previous event or this one, never a half.
+ */
+static int
+spool_applied_set(void *ctx, const char *key, const struct applied *a)
+{
+	struct spool_queue *q = ctx;
+	char		 tmp[ORDER_KEY_MAX + 2], line[SPOOL_ID_MAX + 96];
+	int		 fd, len, dir = q->sp.fd[SPOOL_APPLIED];
+
+	snprintf(tmp, sizeof(tmp), ".%s", key);
+	len = snprintf(line, sizeof(line), "version %lld\ncreated %lld\n"
+	    "id %s\n", a->version.ns, a->version.created_ns, a->id);
+	unlinkat(dir, tmp, 0);
+	if ((fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		goto fail;
+	if (write_all(fd, line, (size_t)len) == -1 || fsync(fd) == -1) {
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) == -1 || renameat(dir, tmp, dir, key) == -1 ||
+	    fsync(dir) == -1)
+		goto fail;
+	return 0;
+fail:
+	q->log("applied/%s: %s", key, strerror(errno));
+	return -1;
 }
 
 /* Puts a claimed event back in new/ untouched, e.g. when fork fails. */
@@ -799,7 +1090,7 @@ spool_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
 		to = SPOOL_FAILED;
 		break;
 	}
-	(void)status_write(q, d->id, &st, result, tail, tail_len);
+	(void)status_write(q, d->id, &st, result, d->newer, tail, tail_len);
 	if (move(q, SPOOL_CUR, to, d->id) == -1)
 		return -1;
 	if (how == OUTCOME_RETRY) {
@@ -898,11 +1189,21 @@ tmp_name_parse(const char *name, char *id, size_t idlen, long *pid,
  * Recovery, before any delivery: whatever a killed worker or connector
  * left half done is completed.
  */
+struct orphan_fn {
+	void	(*fn)(pid_t, unsigned long long);
+};
+
+/* First the killed worker's handler, if one still runs; then new/. */
 static int
 recover_cur(struct spool_queue *q, int folder, const char *id, void *arg)
 {
+	struct orphan_fn *o = arg;
+	struct status	 st;
+
 	(void)folder;
-	(void)arg;
+	status_read(q, id, &st);
+	if (st.pid > 0 && st.pid <= INT_MAX && o->fn != NULL)
+		o->fn((pid_t)st.pid, (unsigned long long)st.pid_start);
 	(void)move(q, SPOOL_CUR, SPOOL_NEW, id);
 	return 0;
 }
@@ -986,11 +1287,12 @@ recover_ids(struct spool_queue *q, int folder, const char *id, void *arg)
 }
 
 static int
-spool_recover(void *ctx)
+spool_recover(void *ctx, void (*orphan)(pid_t, unsigned long long))
 {
 	struct spool_queue *q = ctx;
+	struct orphan_fn o = { orphan };
 
-	(void)for_each(q, SPOOL_CUR, recover_cur, NULL);
+	(void)for_each(q, SPOOL_CUR, recover_cur, &o);
 	(void)for_each(q, SPOOL_TMP, recover_tmp, NULL);
 	(void)for_each(q, SPOOL_IDS, recover_ids, NULL);
 	fsync(q->sp.fd[SPOOL_NEW]);
@@ -1018,10 +1320,24 @@ prune_one(struct spool_queue *q, int folder, const char *id, void *arg)
 	return 0;
 }
 
+/* A key applied last before the retention is forgotten. */
+static int
+prune_applied(struct spool_queue *q, int folder, const char *key, void *arg)
+{
+	struct stat	 st;
+	long long	*cutoff = arg;
+
+	if (fstatat(q->sp.fd[folder], key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    mtime_ms(&st) <= *cutoff)
+		unlinkat(q->sp.fd[folder], key, 0);
+	return 0;
+}
+
 static void
 spool_prune(void *ctx, long long cutoff)
 {
 	(void)for_each(ctx, SPOOL_DONE, prune_one, &cutoff);
+	(void)for_each(ctx, SPOOL_APPLIED, prune_applied, &cutoff);
 }
 
 static int
@@ -1091,6 +1407,9 @@ spool_queue_close(void *ctx)
 static const struct queue_ops spool_queue_ops = {
 	.recover = spool_recover,
 	.claim = spool_claim,
+	.started = spool_started,
+	.applied_get = spool_applied_get,
+	.applied_set = spool_applied_set,
 	.release = spool_release,
 	.finish = spool_finish,
 	.next_due = spool_next_due,

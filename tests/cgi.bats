@@ -28,7 +28,8 @@ load helper
 	done <<-'EOF'
 	sim-updated-basic.json 202 SIM/Updated open
 	sim-updated-basic-retry.json 202 SIM/Updated open
-	sim-updated-stale-out-of-order.json 202 SIM/Updated open
+	sim-updated-stale-out-of-order.json 202 SIM/Updated suspended
+	sim-updated-late-reenriched.json 202 SIM/Updated open
 	sim-updated-blocked.json 202 SIM/Updated open
 	sim-updated-suspended.json 202 SIM/Updated suspended
 	sim-updated-terminated.json 202 SIM/Updated terminated

@@ -9,10 +9,11 @@ minimal_event() {
 	printf '{"event_id":"%s","data":{"event_type":"SIM/Updated"},"pb_data":{"account_info":{"bill_status":"open"}}}' "$1"
 }
 
-# start_lighttpd SPOOL PROCS: lighttpd on a free port with PROCS
-# connectors writing to SPOOL.  Sets $port, $lighttpd_pid, $ldir.
+# start_lighttpd SPOOL PROCS [ENV]: lighttpd on a free port with PROCS
+# connectors writing to SPOOL, ENV more of their bin-environment
+# ('"KEY" => "value"').  Sets $port, $lighttpd_pid, $ldir.
 start_lighttpd() {
-	local spool=$1 procs=$2
+	local spool=$1 procs=$2 extra=${3:+, $3}
 	ldir=$BATS_TEST_TMPDIR/lighttpd
 	servers_init "$ldir"
 	cat > "$ldir/spool.conf" <<-CONF
@@ -23,7 +24,7 @@ start_lighttpd() {
 		"check-local" => "disable",
 		"max-procs" => $procs,
 		"bin-environment" => ( "API_TOKEN" => "$TOKEN",
-		    "SPOOL_DIR" => "$spool" ),
+		    "SPOOL_DIR" => "$spool"$extra ),
 	)) )
 	CONF
 	retry 3 lighttpd_start lighttpd /health "$ldir/spool.conf" \

@@ -5,7 +5,7 @@
 /*
  * C unit tests of what is easier to pin down from inside: durations,
  * the backoff schedule, what an attempt's end means, status records,
- * tmp/ names and the settings table.  TAP on stdout, for make check.
+ * tmp/ names, the settings table, ISO-8601 times and the order key.  TAP on stdout, for make check.
  */
 #include "config.h"
 
@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "extern.h"
 
@@ -310,6 +312,108 @@ test_settings(void)
 	clear_env();
 }
 
+static void
+test_iso8601(void)
+{
+	static const struct {
+		const char	*s;
+		long long	 ns;
+	} good[] = {
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "1970-01-01T00:00:00.5Z", 500000000 },
+		{ "2025-11-03T09:41:13.027551+00:00", 1762162873027551000LL },
+		{ "2025-11-03T10:41:13.027551+01:00", 1762162873027551000LL },
+		{ "2025-11-03T04:11:13.027551-05:30", 1762162873027551000LL },
+		{ "2024-02-29T23:59:59.999999999Z", 1709251199999999999LL },
+		{ "2000-03-01T00:00:00Z", 951868800000000000LL },
+		{ "1969-12-31T23:59:59Z", -1000000000LL },
+	};
+	static const char *const bad[] = {
+		"", "2025-11-03", "2025-11-03T09:41:13", "2025-11-03 09:41:13Z",
+		"2025-11-03T09:41:13+0000", "2025-11-03T09:41:13+00",
+		"2025-11-03T09:41:13.Z", "2025-11-03T09:41:13.1234567890Z",
+		"2025-13-03T09:41:13Z", "2025-02-29T09:41:13Z",
+		"2025-11-03T24:00:00Z", "2025-11-03T09:60:13Z",
+		"2025-11-03T09:41:60Z", "2025-11-03T09:41:13+24:00",
+		"2025-11-03T09:41:13Zjunk", "2025-11-03T09:41:13z",
+		"+2025-11-03T09:41:13Z", "2025-11-03T09:41:13 Z",
+		"2O25-11-03T09:41:13Z", "2025-1-03T09:41:13Z",
+	};
+	long long	 ns;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ok(iso8601_parse(good[i].s, &ns) == 0 && ns == good[i].ns,
+		    "iso8601: '%s' is %lld ns", good[i].s, good[i].ns);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(iso8601_parse(bad[i], &ns) == -1, "iso8601: '%s' is refused",
+		    bad[i]);
+}
+
+/* event_order() on a body, with the default ORDER_KEY and version. */
+static enum order_result
+order_of(const struct config *cfg, const char *body, char *key,
+    struct version *v)
+{
+	struct json_object	*root = json_tokener_parse(body);
+	enum order_result	 r;
+
+	r = event_order(cfg, root, key, ORDER_KEY_MAX + 1, v);
+	json_object_put(root);
+	return r;
+}
+
+static void
+test_order(void)
+{
+	struct options	 o;
+	struct config	 cfg;
+	struct version	 v, w;
+	char		 key[ORDER_KEY_MAX + 1];
+
+	memset(&o, 0, sizeof(o));
+	clear_env();
+	o.program = FOR_DELIVER;
+	ok(config_load(&cfg, &o) == 0 && cfg.order == 1 &&
+	    cfg.norder_key == 3, "order: on by default, with three key paths");
+	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":7}},"
+	    "\"updated_at\":\"2025-11-03T09:41:13.5+00:00\"}", key, &v) ==
+	    ORDER_KEYED && strcmp(key, "i_account=7") == 0 &&
+	    v.ns == 1762162873500000000LL && v.created_ns == 0,
+	    "order: data.variables.i_account, a number");
+	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":null}},"
+	    "\"pb_data\":{\"account_info\":null,\"sim_info\":{"
+	    "\"i_sim_card\":\"a/b\"}},\"updated_at\":\"1970-01-01T00:00:01Z\","
+	    "\"created_at\":\"1970-01-01T00:00:00Z\"}", key, &v) ==
+	    ORDER_KEYED && strcmp(key, "i_sim_card=a%2Fb") == 0 &&
+	    v.ns == 1000000000, "order: an inventory SIM by i_sim_card, "
+	    "escaped as a file name");
+	ok(order_of(&cfg, "{\"pb_data\":{\"account_info\":{\"i_account\":"
+	    "\"\"}}}", key, &v) == ORDER_NONE && key[0] == '\0',
+	    "order: no key when every path is empty or absent");
+	ok(order_of(&cfg, "{\"pb_data\":{\"account_info\":{\"i_account\":"
+	    "3}},\"updated_at\":\"yesterday\"}", key, &v) ==
+	    ORDER_BAD_VERSION, "order: an unreadable version is reported");
+	v.ns = w.ns = 5;
+	v.created_ns = 1;
+	w.created_ns = 2;
+	ok(version_cmp(&v, &w) < 0 && version_cmp(&w, &v) > 0 &&
+	    version_cmp(&v, &v) == 0, "order: created_at breaks a tie");
+	config_free(&cfg);
+
+	setenv("ORDER", "maybe", 1);
+	ok(config_load(&cfg, &o) == -1 && strcmp(cfg.error, "ORDER: 'maybe' "
+	    "is neither on nor off") == 0, "order: ORDER is on or off");
+	config_free(&cfg);
+	setenv("ORDER", "off", 1);
+	setenv("ORDER_KEY", "a..b", 1);
+	ok(config_load(&cfg, &o) == -1 && strcmp(cfg.error, "ORDER_KEY: "
+	    "'a..b': empty name") == 0, "order: ORDER_KEY is checked like "
+	    "REQUIRED_FIELDS");
+	config_free(&cfg);
+	clear_env();
+}
+
 int
 main(void)
 {
@@ -321,6 +425,8 @@ main(void)
 	test_status();
 	test_tmp_names();
 	test_settings();
+	test_iso8601();
+	test_order();
 	printf("1..%d\n", tests);
 	unlink(write_env("env", "", 0, 0600));
 	rmdir(dir);

@@ -63,6 +63,31 @@ print_stats(const struct config *cfg, struct queue *q)
 	return rc;
 }
 
+/*
+ * Runs the worker, counting into the connector's counters file: one
+ * scrape of the connector shows both.  A METRICS_DIR that cannot be
+ * used stops it, as any bad setting does.
+ */
+static int
+start_worker(struct worker *w, const struct config *cfg, int once)
+{
+	struct metrics	 m;
+	int		 rc;
+
+	if (cfg->metrics_dir != NULL) {
+		if (metrics_open(&m, cfg->metrics_dir, 0) == -1) {
+			dlog("%s", m.error);
+			return EX_CONFIG_CODE;
+		}
+		w->metrics = &m;
+	}
+	rc = worker_run(w, once);
+	w->metrics = NULL;
+	if (cfg->metrics_dir != NULL)
+		metrics_close(&m);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -165,7 +190,8 @@ main(int argc, char *argv[])
 		printf("%zu events requeued\n", n);
 	} else {
 		signal(SIGPIPE, SIG_IGN);
-		rc = worker_init(&w, &cfg, &q) == -1 ? 1 : worker_run(&w, once);
+		rc = worker_init(&w, &cfg, &q) == -1 ? 1 : start_worker(&w,
+		    &cfg, once);
 	}
 	q.ops->close(q.ctx);
 	config_free(&cfg);

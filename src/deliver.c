@@ -556,7 +556,8 @@ publish(struct worker *w, int up)
 
 	if (w->metrics == NULL)
 		return;
-	if (w->q->ops->stats(w->q->ctx, c) == 0)
+	if (w->q->ops->stats(w->q->ctx, c, 1u << QSTATE_NEW |
+	    1u << QSTATE_CUR | 1u << QSTATE_RETRY | 1u << QSTATE_FAILED) == 0)
 		metrics_queue(w->metrics, c);
 	metrics_worker(w->metrics, up);
 }

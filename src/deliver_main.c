@@ -39,7 +39,7 @@ print_stats(const struct config *cfg, struct queue *q)
 	size_t		 i;
 	int		 rc = 1;
 
-	if (q->ops->stats(q->ctx, c) == -1)
+	if (q->ops->stats(q->ctx, c, QSTATE_ALL) == -1)
 		return 1;
 	buf_adds(&b, "{\"spool\":");
 	buf_add_json_string(&b, cfg->spool_dir, strlen(cfg->spool_dir));

@@ -441,6 +441,8 @@ enum queue_state {
 	QSTATE_COUNT
 };
 
+#define QSTATE_ALL		((1u << QSTATE_COUNT) - 1)
+
 struct queue_count {
 	size_t		 count;
 	long long	 oldest_ms;	/* arrival, wall clock; -1: none */
@@ -480,7 +482,8 @@ struct queue_ops {
 	void	  (*rescan)(void *);
 	/* Forgets events done before the given wall ms. */
 	void	  (*prune)(void *, long long);
-	int	  (*stats)(void *, struct queue_count *);
+	/* Counts the states whose bit (1 << QSTATE_*) is set. */
+	int	  (*stats)(void *, struct queue_count *, unsigned int);
 	int	  (*requeue_failed)(void *, size_t *);
 	void	  (*close)(void *);
 };

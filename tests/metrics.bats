@@ -116,6 +116,30 @@ assert_value() {
 	assert_value 'nsps_requests_total{status="202"}' 1000 "$m/scrape"
 }
 
+@test "metrics: events that run no handler count by result, not in the handler histogram" {
+	local s=$BATS_TEST_TMPDIR/spool t id=0
+	mkdir -p "$s"
+	for t in SIM/Created Account/Unblocked SIM/Updated; do
+		id=$((id + 1))
+		printf '{"event_id":"r-%s","data":{"event_type":"%s"},"pb_data":{"account_info":{"bill_status":"open"}}}' \
+		    "$id" "$t" > "$BATS_TEST_TMPDIR/ev.json"
+		post_event "$BATS_TEST_TMPDIR/ev.json" SPOOL_DIR="$s"
+		assert_status 202 || return 1
+	done
+	printf 'SIM/Created ignore\nSIM/Updated /bin/true\n' > "$BATS_TEST_TMPDIR/routes"
+	chmod 600 "$BATS_TEST_TMPDIR/routes"
+	run --separate-stderr env -u HANDLER "$DELIVER" -d "$s" \
+	    -r "$BATS_TEST_TMPDIR/routes" --once
+	[ "$status" -eq 0 ] || fail_with "exit $status"
+	scrape_cgi SPOOL_DIR="$s"
+	printf '%s\n' "$resp_body" > "$BATS_TEST_TMPDIR/scrape"
+	assert_value 'nsps_deliveries_total{result="ignored"}' 1 "$BATS_TEST_TMPDIR/scrape"
+	assert_value 'nsps_deliveries_total{result="failed"}' 1 "$BATS_TEST_TMPDIR/scrape"
+	assert_value 'nsps_deliveries_total{result="done"}' 1 "$BATS_TEST_TMPDIR/scrape"
+	assert_value nsps_handler_duration_seconds_count 1 "$BATS_TEST_TMPDIR/scrape"
+	assert_value 'nsps_queue_events{state="failed"}' 1 "$BATS_TEST_TMPDIR/scrape"
+}
+
 # The pool: the recipe with three processes, a spool, a low type bound.
 launch_pool() {
 	local port user

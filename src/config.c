@@ -93,6 +93,13 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    DEFAULT_ORDER_VERSION, 0, 0 },
 	[S_ROUTES_FILE] = { "ROUTES_FILE", KIND_FILE, FOR_HANDLER,
 	    NULL, 0, 0 },
+	[S_METRICS_PATH] = { "METRICS_PATH", KIND_URL_PATH, FOR_CONNECTOR,
+	    DEFAULT_METRICS_PATH, 0, 0 },
+	/* Unset: the spool.  Either way the counters' file lives there. */
+	[S_METRICS_DIR] = { "METRICS_DIR", KIND_DIR,
+	    FOR_CONNECTOR | FOR_DELIVER, NULL, 0, 0 },
+	[S_METRICS_MAX_TYPES] = { "METRICS_MAX_TYPES", KIND_COUNT,
+	    FOR_CONNECTOR, "32", 1, METRICS_TYPES_CAP },
 };
 
 /* Where the values come from, and what they parsed to. */
@@ -814,6 +821,14 @@ load_connector(struct config *cfg, const struct sources *src)
 	if (strcmp(cfg->event_path, cfg->health_path) == 0)
 		return fail(cfg, "EVENT_PATH and HEALTH_PATH are both '%s'",
 		    cfg->event_path);
+	if (load_path(cfg, "METRICS_PATH", src->value[S_METRICS_PATH],
+	    &cfg->metrics_path, &cfg->metrics_path_len) == -1)
+		return -1;
+	if (strcmp(cfg->metrics_path, cfg->event_path) == 0 ||
+	    strcmp(cfg->metrics_path, cfg->health_path) == 0)
+		return fail(cfg, "METRICS_PATH: '%s' is already EVENT_PATH or "
+		    "HEALTH_PATH", cfg->metrics_path);
+	cfg->metrics_max_types = src->num[S_METRICS_MAX_TYPES];
 	cfg->max_body = DEFAULT_MAX_BODY;
 	if (src->value[S_MAX_BODY_BYTES] != NULL)
 		cfg->max_body = src->num[S_MAX_BODY_BYTES];
@@ -868,6 +883,10 @@ load_settings(struct config *cfg, struct sources *src)
 	if ((v = src->value[S_SPOOL_DIR]) != NULL &&
 	    (cfg->spool_dir = strdup(v)) == NULL)
 		return fail(cfg, "SPOOL_DIR: %s", strerror(errno));
+	if ((v = src->value[S_METRICS_DIR]) == NULL)
+		v = src->value[S_SPOOL_DIR];
+	if (v != NULL && (cfg->metrics_dir = strdup(v)) == NULL)
+		return fail(cfg, "METRICS_DIR: %s", strerror(errno));
 	if ((prog & FOR_DELIVER) && load_deliver(cfg, src) == -1)
 		return -1;
 	if ((prog & FOR_HANDLER) && load_handler(cfg, src) == -1)
@@ -927,7 +946,9 @@ config_free(struct config *cfg)
 	free(cfg->routes);
 	free(cfg->event_path);
 	free(cfg->health_path);
+	free(cfg->metrics_path);
 	free(cfg->spool_dir);
+	free(cfg->metrics_dir);
 	free(cfg->handler);
 	free(cfg->handler_words);
 	memset(cfg, 0, sizeof(*cfg));

@@ -361,6 +361,9 @@ finish(struct worker *w, struct job *j)
 		applied(w, &j->d);
 	(void)w->q->ops->finish(w->q->ctx, &j->d, how, now + delay, result,
 	    j->tail, j->tail_len);
+	/* The job started at its deadline less the timeout. */
+	metrics_delivery(w->metrics, metrics_result(how, j->timed_out),
+	    now_ms(CLOCK_MONOTONIC) - j->deadline + w->cfg->handler_timeout_ms);
 	if (how == OUTCOME_DONE)
 		dlog("%s: attempt %zu: %s, done", j->d.id, j->d.attempts,
 		    result);
@@ -378,9 +381,10 @@ finish(struct worker *w, struct job *j)
 /* An event that runs no handler goes straight where it belongs. */
 static void
 settle(struct worker *w, struct delivery *d, enum outcome how,
-    const char *result)
+    enum delivery_result counted, const char *result)
 {
 	(void)w->q->ops->finish(w->q->ctx, d, how, 0, result, "", 0);
+	metrics_delivery(w->metrics, counted, -1);
 	delivery_free(d);
 }
 
@@ -416,13 +420,13 @@ dispatch(struct worker *w, struct delivery *d)
 		snprintf(d->newer, sizeof(d->newer), "%s", a.id);
 		dlog("%s: stale: %s has a newer version applied, by %s; done",
 		    d->id, d->key, a.id);
-		settle(w, d, OUTCOME_DONE, "stale");
+		settle(w, d, OUTCOME_DONE, DRESULT_STALE, "stale");
 		return;
 	}
 	if ((r = route_find(w->cfg, d->type)) != NULL && r->argv == NULL) {
 		dlog("%s: %s: ignored by ROUTES_FILE line %zu; done", d->id,
 		    d->type, r->line);
-		settle(w, d, OUTCOME_DONE, "ignored");
+		settle(w, d, OUTCOME_DONE, DRESULT_IGNORED, "ignored");
 	} else if (r != NULL)
 		start(w, d, r->argv);
 	else if (w->cfg->handler != NULL)
@@ -435,7 +439,7 @@ dispatch(struct worker *w, struct delivery *d)
 			if ((unsigned char)why[i] < ' ' || why[i] == 0x7f)
 				why[i] = '?';
 		dlog("%s: %s; failed", d->id, why);
-		settle(w, d, OUTCOME_FAILED, why);
+		settle(w, d, OUTCOME_FAILED, DRESULT_FAILED, why);
 	}
 }
 
@@ -464,14 +468,17 @@ kill_all(struct worker *w, int sig)
 			kill(-w->jobs[i].pid, sig);
 }
 
-/* How long poll() may sleep: the nearest deadline, retry or pruning. */
+/*
+ * How long poll() may sleep: the nearest deadline, retry, or wake_at
+ * (pruning, metrics).
+ */
 static int
-poll_timeout(const struct worker *w, long long next_prune)
+poll_timeout(const struct worker *w, long long wake_at)
 {
 	long long	 now = now_ms(CLOCK_MONOTONIC), wait, due;
 	size_t		 i;
 
-	wait = next_prune - now;
+	wait = wake_at - now;
 	for (i = 0; i < w->cfg->jobs; i++)
 		if (w->jobs[i].pid > 0 && !w->jobs[i].timed_out &&
 		    w->jobs[i].deadline - now < wait)
@@ -539,6 +546,23 @@ worker_init(struct worker *w, const struct config *cfg, struct queue *q)
 }
 
 /*
+ * The queue's gauges and the heartbeat behind nsps_worker_up, into the
+ * shared counters: from the worker, so a scrape never walks the spool.
+ */
+static void
+publish(struct worker *w, int up)
+{
+	struct queue_count c[QSTATE_COUNT];
+
+	if (w->metrics == NULL)
+		return;
+	if (w->q->ops->stats(w->q->ctx, c, 1u << QSTATE_NEW |
+	    1u << QSTATE_CUR | 1u << QSTATE_RETRY | 1u << QSTATE_FAILED) == 0)
+		metrics_queue(w->metrics, c);
+	metrics_worker(w->metrics, up);
+}
+
+/*
  * The service loop: poll() on the signalfd (children, stop requests),
  * the queue's wake-up fd and the handlers' stderr pipes, with a timeout
  * for the nearest handler deadline, retry or pruning.
@@ -549,13 +573,15 @@ worker_run(struct worker *w, int once)
 	const struct queue_ops *ops = w->q->ops;
 	struct pollfd	 pfd[MAX_JOBS + 2];
 	struct delivery	 d;
-	long long	 next_prune;
+	long long	 next_prune, next_publish, wake_at;
 	size_t		 i, n;
 	int		 drained;
 
 	ops->recover(w->q->ctx, kill_orphan);
 	ops->prune(w->q->ctx, now_ms(CLOCK_REALTIME) - w->cfg->retention_ms);
 	next_prune = now_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
+	publish(w, 1);
+	next_publish = now_ms(CLOCK_MONOTONIC) + METRICS_PUBLISH_MS;
 
 	for (;;) {
 		drained = 0;
@@ -579,7 +605,9 @@ worker_run(struct worker *w, int once)
 			pfd[n].fd = w->jobs[i].pid > 0 ? w->jobs[i].errfd : -1;
 			pfd[n++].events = POLLIN;
 		}
-		if (poll(pfd, n, poll_timeout(w, next_prune)) == -1 &&
+		wake_at = w->metrics != NULL && next_publish < next_prune ?
+		    next_publish : next_prune;
+		if (poll(pfd, n, poll_timeout(w, wake_at)) == -1 &&
 		    errno != EINTR) {
 			dlog("poll: %s", strerror(errno));
 			kill_all(w, SIGKILL);
@@ -601,9 +629,15 @@ worker_run(struct worker *w, int once)
 			next_prune = now_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
 			ops->rescan(w->q->ctx);
 		}
+		if (now_ms(CLOCK_MONOTONIC) >= next_publish) {
+			publish(w, 1);
+			next_publish = now_ms(CLOCK_MONOTONIC) +
+			    METRICS_PUBLISH_MS;
+		}
 		/* --once takes what arrived meanwhile, too. */
 		if (once && drained)
 			ops->rescan(w->q->ctx);
 	}
+	publish(w, 0);
 	return 0;
 }

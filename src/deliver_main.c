@@ -39,7 +39,7 @@ print_stats(const struct config *cfg, struct queue *q)
 	size_t		 i;
 	int		 rc = 1;
 
-	if (q->ops->stats(q->ctx, c) == -1)
+	if (q->ops->stats(q->ctx, c, QSTATE_ALL) == -1)
 		return 1;
 	buf_adds(&b, "{\"spool\":");
 	buf_add_json_string(&b, cfg->spool_dir, strlen(cfg->spool_dir));
@@ -60,6 +60,31 @@ print_stats(const struct config *cfg, struct queue *q)
 	    write_all(STDOUT_FILENO, b.data, b.len) == 0)
 		rc = 0;
 	buf_free(&b);
+	return rc;
+}
+
+/*
+ * Runs the worker, counting into the connector's counters file: one
+ * scrape of the connector shows both.  A METRICS_DIR that cannot be
+ * used stops it, as any bad setting does.
+ */
+static int
+start_worker(struct worker *w, const struct config *cfg, int once)
+{
+	struct metrics	 m;
+	int		 rc;
+
+	if (cfg->metrics_dir != NULL) {
+		if (metrics_open(&m, cfg->metrics_dir, 0) == -1) {
+			dlog("%s", m.error);
+			return EX_CONFIG_CODE;
+		}
+		w->metrics = &m;
+	}
+	rc = worker_run(w, once);
+	w->metrics = NULL;
+	if (cfg->metrics_dir != NULL)
+		metrics_close(&m);
 	return rc;
 }
 
@@ -165,7 +190,8 @@ main(int argc, char *argv[])
 		printf("%zu events requeued\n", n);
 	} else {
 		signal(SIGPIPE, SIG_IGN);
-		rc = worker_init(&w, &cfg, &q) == -1 ? 1 : worker_run(&w, once);
+		rc = worker_init(&w, &cfg, &q) == -1 ? 1 : start_worker(&w,
+		    &cfg, once);
 	}
 	q.ops->close(q.ctx);
 	config_free(&cfg);

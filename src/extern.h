@@ -37,6 +37,7 @@ struct json_object;
 
 #define DEFAULT_EVENT_PATH	"/process-event"
 #define DEFAULT_HEALTH_PATH	"/health"
+#define DEFAULT_METRICS_PATH	"/metrics"
 #define DEFAULT_REQUIRED	"data.event_type,pb_data.account_info.bill_status"
 #define DEFAULT_MAX_BODY	(2u * 1024 * 1024)
 #define MAX_BODY_LIMIT		(64u * 1024 * 1024)	/* json-c takes int lengths */
@@ -102,6 +103,9 @@ enum setting {
 	S_ORDER_KEY,
 	S_ORDER_VERSION,
 	S_ROUTES_FILE,
+	S_METRICS_PATH,
+	S_METRICS_DIR,
+	S_METRICS_MAX_TYPES,
 	SETTING_COUNT
 };
 
@@ -143,6 +147,10 @@ struct config {
 	size_t		 max_body;
 	enum log_format	 log_format;
 	char		*spool_dir;		/* NULL: no spool */
+	char		*metrics_path;
+	size_t		 metrics_path_len;
+	char		*metrics_dir;		/* NULL: no counters */
+	size_t		 metrics_max_types;
 	/* nsps-deliver */
 	char		**handler;		/* argv of the handler */
 	char		*handler_words;		/* HANDLER, split in place */
@@ -231,6 +239,8 @@ struct sink {
 	int		 require_event_id;
 	/* Optional: events waiting for delivery, for the health check. */
 	long		(*backlog)(void *);
+	/* Optional: the shared counters, counted and scraped. */
+	struct metrics	*metrics;
 };
 
 /* The answer handle() chose; st->out holds it rendered. */
@@ -241,8 +251,9 @@ struct response {
 	const char	*extra;		/* one more header line, with CRLF */
 	const char	*details;	/* 422 details, a JSON array */
 	int		 duplicate;
-	int		 health;
+	int		 health;	/* 1: health check, 2: metrics scrape */
 	long		 backlog;	/* health: -1 when unknown */
+	const struct metrics *metrics;	/* set: answer the exposition */
 	char		 reason_buf[256];
 };
 
@@ -319,6 +330,8 @@ int	 version_cmp(const struct version *, const struct version *);
 int	 response_error_body(struct buf *, int, const char *, const char *);
 int	 response_render(struct buf *, int, const char *, const struct buf *,
 	    int);
+int	 response_render_type(struct buf *, int, const char *, const char *,
+	    const struct buf *, int);
 const char *status_type(int);
 
 /* log.c */
@@ -428,6 +441,8 @@ enum queue_state {
 	QSTATE_COUNT
 };
 
+#define QSTATE_ALL		((1u << QSTATE_COUNT) - 1)
+
 struct queue_count {
 	size_t		 count;
 	long long	 oldest_ms;	/* arrival, wall clock; -1: none */
@@ -467,7 +482,8 @@ struct queue_ops {
 	void	  (*rescan)(void *);
 	/* Forgets events done before the given wall ms. */
 	void	  (*prune)(void *, long long);
-	int	  (*stats)(void *, struct queue_count *);
+	/* Counts the states whose bit (1 << QSTATE_*) is set. */
+	int	  (*stats)(void *, struct queue_count *, unsigned int);
 	int	  (*requeue_failed)(void *, size_t *);
 	void	  (*close)(void *);
 };
@@ -534,6 +550,7 @@ struct job {
 struct worker {
 	const struct config *cfg;
 	struct queue	*q;
+	struct metrics	*metrics;	/* NULL: not counted */
 	struct job	 jobs[MAX_JOBS];
 	size_t		 running;
 	int		 stopping;
@@ -551,5 +568,42 @@ unsigned long long proc_start_time(pid_t);
 const struct route *route_find(const struct config *, const char *);
 void	 dlog(const char *, ...)
 	    __attribute__((__format__(__printf__, 1, 2)));
+
+/*
+ * metrics.c: the counters both programs share through one mapped file
+ * in METRICS_DIR, and their Prometheus exposition.
+ */
+#define METRICS_TYPES_CAP	256	/* event type slots in the file */
+#define METRICS_TYPE_LEN	63	/* longer types count as "other" */
+#define METRICS_PUBLISH_MS	10000	/* nsps-deliver's heartbeat */
+
+enum delivery_result {
+	DRESULT_DONE,
+	DRESULT_RETRY,
+	DRESULT_FAILED,
+	DRESULT_STALE,
+	DRESULT_IGNORED,
+	DRESULT_TIMEOUT,
+	DRESULT_COUNT
+};
+
+struct metrics_file;
+struct metrics {
+	struct metrics_file *f;		/* the mapping; NULL: unusable */
+	size_t		 max_types;
+	char		 dir[MAX_PATH_LEN + 1];
+	char		 error[MAX_PATH_LEN + 256];
+};
+
+int	 metrics_open(struct metrics *, const char *, size_t);
+void	 metrics_close(struct metrics *);
+void	 metrics_request(struct metrics *, int, long long);
+void	 metrics_event(struct metrics *, const char *, size_t);
+void	 metrics_store_failure(struct metrics *);
+void	 metrics_delivery(struct metrics *, enum delivery_result, long long);
+void	 metrics_worker(struct metrics *, int);
+void	 metrics_queue(struct metrics *, const struct queue_count *);
+enum delivery_result metrics_result(enum outcome, int);
+int	 metrics_render(const struct metrics *, struct buf *);
 
 #endif /* NSPS_EXTERN_H */

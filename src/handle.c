@@ -212,6 +212,29 @@ check_event(const struct config *cfg, const struct sink *sink,
 	return 1;
 }
 
+/*
+ * The metrics path: GET or HEAD, no token, like the health check.  It
+ * reveals counts only.  Without a counters file there is nothing to
+ * show, and the scrape fails visibly.
+ */
+static int
+scrape(const struct sink *sink, const char *m, struct response *r)
+{
+	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+		reject(r, 405, NULL, "metrics take GET or HEAD");
+		r->extra = "Allow: GET, HEAD\r\n";
+	} else if (sink->metrics == NULL || sink->metrics->f == NULL) {
+		reject(r, 503, "Metrics unavailable", sink->metrics == NULL ?
+		    "no counters: set METRICS_DIR or SPOOL_DIR" :
+		    sink->metrics->error);
+	} else {
+		r->status = 200;
+		r->health = 2;		/* logged as a scrape */
+		r->metrics = sink->metrics;
+	}
+	return 0;
+}
+
 /* Returns 1 when the body was read, 0 when handle() must drain it. */
 static int
 route(const struct config *cfg, const struct sink *sink, struct state *st,
@@ -236,6 +259,9 @@ route(const struct config *cfg, const struct sink *sink, struct state *st,
 		}
 		return 0;
 	}
+	if (cfg->metrics_path != NULL && path_matches(path, len,
+	    cfg->metrics_path, cfg->metrics_path_len))
+		return scrape(sink, m, r);
 	if (!path_matches(path, len, cfg->event_path, cfg->event_path_len)) {
 		reject(r, 404, NULL, "no such path");
 		return 0;
@@ -264,11 +290,16 @@ render(struct state *st, const struct request *req, struct response *r)
 		buf_adds(b, "{\"status\":\"ok\",\"spool_backlog\":");
 		buf_addu(b, (unsigned long long)r->backlog);
 		buf_addc(b, '}');
+	} else if (r->metrics != NULL) {
+		if (metrics_render(r->metrics, b) == -1)
+			b->len = 0;
 	} else if (r->health)
 		buf_adds(b, "{\"status\":\"ok\"}");
 	else
 		response_error_body(b, r->status, r->error, r->details);
-	if (response_render(&st->out, r->status, r->extra, b, head) == -1) {
+	if (response_render_type(&st->out, r->status, r->metrics != NULL ?
+	    "text/plain; version=0.0.4" : "application/json", r->extra, b,
+	    head) == -1 || (r->metrics != NULL && b->len == 0)) {
 		/* Out of memory: nothing is sent; the server answers 502. */
 		st->out.len = 0;
 		r->status = 500;

@@ -90,6 +90,10 @@ run_fcgi(const struct config *cfg, const struct sink *sink,
 		log_msg("%s", spool->error);
 		return EX_CONFIG_CODE;
 	}
+	if (sink->metrics != NULL && sink->metrics->f == NULL) {
+		log_msg("%s", sink->metrics->error);
+		return EX_CONFIG_CODE;
+	}
 	if (addr != NULL && (fd = listen_socket(addr)) == -1)
 		return 1;
 	return serve_fcgi(cfg, sink, fd);
@@ -102,6 +106,7 @@ main(int argc, char *argv[])
 	struct config	 cfg;
 	struct sink	 sink = { 0 };
 	struct spool	 spool;
+	struct metrics	 metrics;
 	const char	*addr = NULL, *file = NULL;
 	int		 ch, fd, rc;
 
@@ -176,6 +181,17 @@ main(int argc, char *argv[])
 		sink.ctx = &spool;
 		sink.require_event_id = 1;
 	}
+	/*
+	 * The shared counters, mapped once (per invocation in CGI).  In
+	 * the one-request modes a file that cannot be used costs only
+	 * the metrics: the event is still handled, scrapes answer 503.
+	 */
+	memset(&metrics, 0, sizeof(metrics));
+	if (cfg.error[0] == '\0' && cfg.metrics_dir != NULL) {
+		sink.metrics = &metrics;
+		(void)metrics_open(&metrics, cfg.metrics_dir,
+		    cfg.metrics_max_types);
+	}
 
 	if (addr != NULL)
 		rc = run_fcgi(&cfg, &sink, &spool, addr, -1);
@@ -185,6 +201,8 @@ main(int argc, char *argv[])
 		/* One request: a bad configuration is answered with 500. */
 		if (cfg.error[0] != '\0')
 			log_msg("%s", cfg.error);
+		if (sink.metrics != NULL && metrics.f == NULL)
+			log_msg("%s", metrics.error);
 		if (file == NULL && getenv("REQUEST_METHOD") != NULL)
 			rc = serve_cgi(&cfg, &sink);
 		else if (file == NULL)
@@ -199,6 +217,7 @@ main(int argc, char *argv[])
 	}
 	if (sink.store != NULL)
 		spool_close(&spool);
+	metrics_close(&metrics);
 	config_free(&cfg);
 	log_free();
 	return rc;

@@ -99,14 +99,24 @@ int
 response_render(struct buf *out, int status, const char *extra,
     const struct buf *body, int head_only)
 {
+	return response_render_type(out, status, "application/json", extra,
+	    body, head_only);
+}
+
+/* The same with another Content-Type (the metrics' exposition). */
+int
+response_render_type(struct buf *out, int status, const char *ctype,
+    const char *extra, const struct buf *body, int head_only)
+{
 	const struct answer *a = answer_for(status);
 
 	out->len = 0;
 	if (buf_adds(out, "Status: ") == -1 ||
 	    buf_addu(out, (unsigned)status) == -1 ||
 	    buf_addc(out, ' ') == -1 || buf_adds(out, a->text) == -1 ||
-	    buf_adds(out, "\r\nContent-Type: application/json\r\n"
-	    "Cache-Control: no-store\r\n") == -1)
+	    buf_adds(out, "\r\nContent-Type: ") == -1 ||
+	    buf_adds(out, ctype) == -1 ||
+	    buf_adds(out, "\r\nCache-Control: no-store\r\n") == -1)
 		return -1;
 	if (extra != NULL && buf_adds(out, extra) == -1)
 		return -1;

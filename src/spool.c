@@ -1353,9 +1353,12 @@ stat_one(struct spool_queue *q, int folder, const char *id, void *arg)
 	return 0;
 }
 
-/* Counts and the oldest arrival per state, tmp/ and ids/ besides. */
+/*
+ * Counts and the oldest arrival per state, tmp/ and ids/ besides; only
+ * the states in want are read (done/ and ids/ grow with the retention).
+ */
 static int
-spool_stats(void *ctx, struct queue_count *c)
+spool_stats(void *ctx, struct queue_count *c, unsigned int want)
 {
 	static const int folders[QSTATE_COUNT] = { SPOOL_NEW, SPOOL_CUR,
 	    SPOOL_RETRY, SPOOL_DONE, SPOOL_FAILED, SPOOL_TMP, SPOOL_IDS };
@@ -1364,7 +1367,8 @@ spool_stats(void *ctx, struct queue_count *c)
 	for (i = 0; i < QSTATE_COUNT; i++) {
 		c[i].count = 0;
 		c[i].oldest_ms = -1;
-		if (for_each(ctx, folders[i], stat_one, &c[i]) == -1)
+		if ((want & (1u << i)) != 0 &&
+		    for_each(ctx, folders[i], stat_one, &c[i]) == -1)
 			return -1;
 	}
 	return 0;

@@ -5,7 +5,8 @@
 /*
  * C unit tests of what is easier to pin down from inside: durations,
  * the backoff schedule, what an attempt's end means, status records,
- * tmp/ names, the settings table, ISO-8601 times and the order key.  TAP on stdout, for make check.
+ * tmp/ names, the settings table, ISO-8601 times, the order key and
+ * the shared metrics counters.  TAP on stdout, for make check.
  */
 #include "config.h"
 
@@ -414,6 +415,101 @@ test_order(void)
 	clear_env();
 }
 
+/* The exposition's line for key, or NULL. */
+static const char *
+metric(const struct buf *b, const char *key)
+{
+	static char	 line[256];
+	const char	*p = b->data, *end = b->data + b->len, *nl;
+	size_t		 n = strlen(key);
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		if ((size_t)(nl - p) > n && memcmp(p, key, n) == 0 &&
+		    p[n] == ' ') {
+			snprintf(line, sizeof(line), "%.*s", (int)(nl - p - n - 1),
+			    p + n + 1);
+			return line;
+		}
+	}
+	return NULL;
+}
+
+static int
+metric_is(const struct buf *b, const char *key, const char *want)
+{
+	const char	*v = metric(b, key);
+
+	return v != NULL && strcmp(v, want) == 0;
+}
+
+static void
+test_metrics(void)
+{
+	struct metrics	 m, m2;
+	struct buf	 b = { 0 };
+	char		 type[32], path[64];
+	int		 i;
+
+	ok(metrics_open(&m, dir, 3) == 0, "metrics: a new counters file");
+	ok(metrics_open(&m2, dir, 3) == 0, "metrics: a second process maps "
+	    "it too");
+	for (i = 0; i < 10; i++) {
+		snprintf(type, sizeof(type), "T/%d", i);
+		metrics_event(i % 2 ? &m : &m2, type, strlen(type));
+	}
+	metrics_event(&m, "T/0", 3);
+	metrics_event(&m, "with \"quote", 12);
+	metrics_event(&m, "other", 5);
+	metrics_request(&m, 202, 50);
+	metrics_request(&m2, 202, 100);
+	metrics_request(&m, 418, 20000000);
+	metrics_delivery(&m2, metrics_result(OUTCOME_RETRY, 1), 5);
+	metrics_delivery(&m2, metrics_result(OUTCOME_FAILED, 0), 700);
+	metrics_delivery(&m2, DRESULT_STALE, -1);
+	metrics_store_failure(&m);
+	ok(metrics_render(&m2, &b) == 0, "metrics: rendered");
+	ok(metric_is(&b, "nsps_events_total{event_type=\"T/0\"}", "2") &&
+	    metric_is(&b, "nsps_events_total{event_type=\"T/1\"}", "1") &&
+	    metric_is(&b, "nsps_events_total{event_type=\"T/2\"}", "1") &&
+	    metric(&b, "nsps_events_total{event_type=\"T/3\"}") == NULL &&
+	    metric_is(&b, "nsps_events_total{event_type=\"other\"}", "9"),
+	    "metrics: three types of their own, the rest and the odd ones "
+	    "other");
+	ok(metric_is(&b, "nsps_requests_total{status=\"202\"}", "2") &&
+	    metric_is(&b, "nsps_requests_total{status=\"other\"}", "1") &&
+	    metric_is(&b, "nsps_request_duration_seconds_bucket{le=\"0.0001\"}",
+	    "2") && metric_is(&b,
+	    "nsps_request_duration_seconds_bucket{le=\"10\"}", "2") &&
+	    metric_is(&b, "nsps_request_duration_seconds_bucket{le=\"+Inf\"}",
+	    "3") && metric_is(&b, "nsps_request_duration_seconds_sum",
+	    "20.000150") && metric_is(&b, "nsps_store_failures_total", "1"),
+	    "metrics: statuses, buckets up to the bound, the sum");
+	ok(metric_is(&b, "nsps_deliveries_total{result=\"timeout\"}", "1") &&
+	    metric_is(&b, "nsps_deliveries_total{result=\"failed\"}", "1") &&
+	    metric_is(&b, "nsps_deliveries_total{result=\"retry\"}", "0") &&
+	    metric_is(&b, "nsps_handler_duration_seconds_bucket{le=\"0.5\"}",
+	    "1") && metric_is(&b, "nsps_handler_duration_seconds_sum",
+	    "0.705") && metric_is(&b, "nsps_worker_up", "0") &&
+	    metric_is(&b, "nsps_deliveries_total{result=\"stale\"}", "1") &&
+	    metric_is(&b, "nsps_handler_duration_seconds_count", "2"),
+	    "metrics: a timeout is its own result; handler buckets; a stale "
+	    "event ran no handler");
+	metrics_worker(&m2, 1);
+	b.len = 0;
+	ok(metrics_render(&m, &b) == 0 && metric_is(&b, "nsps_worker_up", "1"),
+	    "metrics: the worker's heartbeat");
+	metrics_close(&m);
+	metrics_close(&m2);
+	snprintf(path, sizeof(path), "%s/nsps-metrics.v1", dir);
+	ok(truncate(path, 10) == 0 && metrics_open(&m, dir, 3) == -1 &&
+	    strstr(m.error, "remove it") != NULL,
+	    "metrics: a file of another size is refused: %s", m.error);
+	unlink(path);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -427,6 +523,7 @@ main(void)
 	test_settings();
 	test_iso8601();
 	test_order();
+	test_metrics();
 	printf("1..%d\n", tests);
 	unlink(write_env("env", "", 0, 0600));
 	rmdir(dir);

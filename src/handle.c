@@ -230,6 +230,9 @@ route(const struct config *cfg, const struct sink *sink, struct state *st,
 			r->health = 1;
 			if (sink->backlog != NULL)
 				r->backlog = sink->backlog(sink->ctx);
+			/* -2: the store cannot be reached. */
+			if (r->backlog == -2)
+				r->status = 503;
 		} else {
 			reject(r, 405, NULL, "health check takes GET or HEAD");
 			r->extra = "Allow: GET, HEAD\r\n";
@@ -264,7 +267,9 @@ render(struct state *st, const struct request *req, struct response *r)
 		buf_adds(b, "{\"status\":\"ok\",\"spool_backlog\":");
 		buf_addu(b, (unsigned long long)r->backlog);
 		buf_addc(b, '}');
-	} else if (r->health)
+	} else if (r->health && r->backlog == -2)
+		buf_adds(b, "{\"status\":\"store unreachable\"}");
+	else if (r->health)
 		buf_adds(b, "{\"status\":\"ok\"}");
 	else
 		response_error_body(b, r->status, r->error, r->details);

@@ -139,7 +139,8 @@ struct pg {
 	void		(*log)(const char *, ...)
 			    __attribute__((__format__(__printf__, 1, 2)));
 	char		*password;	/* scrubbed from messages */
-	int		 worker;	/* LISTENs; claims */
+	int		 worker;	/* nsps-deliver: nothing to prepare */
+	int		 listen;	/* LISTENs for new events */
 	int		 prepared;
 	int		 auth_failed;
 	char		 error[512];
@@ -297,6 +298,7 @@ pg_connect(struct pg *pg)
 	const char	*vals[8];
 	char		 ct[24], set[96];
 	PGresult	*res;
+	long long	 st;
 
 	if (pg->conn != NULL)
 		return 0;
@@ -321,12 +323,16 @@ pg_connect(struct pg *pg)
 		pg_drop(pg);
 		return -1;
 	}
-	snprintf(set, sizeof(set), "SET statement_timeout = %lld",
-	    pg->cfg->db_timeout_ms);
+	/* The server gives up first, and the connection stays usable. */
+	st = pg->cfg->db_timeout_ms - (pg->cfg->db_timeout_ms / 4 < 250 ?
+	    pg->cfg->db_timeout_ms / 4 : 250);
+	snprintf(set, sizeof(set), "SET statement_timeout = %lld", st);
 	if (pg_run(pg, "set", set) == -1)
 		return -1;
-	if (pg->worker)
+	if (pg->listen)
 		return pg_run(pg, "listen", "LISTEN " CHANNEL);
+	if (pg->worker)
+		return 0;
 	if (!PQsendPrepare(pg->conn, "ins", insert_sql, 9, NULL)) {
 		pg_fail(pg, "prepare", PQerrorMessage(pg->conn));
 		pg_drop(pg);
@@ -1082,7 +1088,8 @@ pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
 		*ex = 1;
 		return -1;
 	}
-	pg_init(pg, cfg, how & QUEUE_WATCH);
+	pg_init(pg, cfg, 1);
+	pg->listen = (how & QUEUE_WATCH) != 0;
 	pg->log = log;
 	*ex = EX_TEMPFAIL_CODE;
 	if (pg_connect(pg) == -1) {

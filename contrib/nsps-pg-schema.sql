@@ -45,12 +45,5 @@ CREATE TABLE nsps_applied (
 	event_id	text NOT NULL,
 	at		timestamptz NOT NULL DEFAULT now()
 );
-CREATE FUNCTION nsps_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	PERFORM pg_notify('nsps_event', '');
-	RETURN NULL;
-END $$;
-CREATE TRIGGER nsps_event_notify AFTER INSERT ON nsps_event
-    FOR EACH STATEMENT EXECUTE FUNCTION nsps_notify();
 CREATE TABLE nsps_schema (version integer NOT NULL);
 INSERT INTO nsps_schema VALUES (1);

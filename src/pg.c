@@ -35,6 +35,7 @@
 #define SCHEMA_VERSION	1
 #define MIGRATE_LOCK	"7283512"	/* pg_advisory_xact_lock's key */
 #define POLL_MS		5000		/* backstop for lost NOTIFYs */
+#define NOTIFY_MS	100		/* a connector's NOTIFYs, at most */
 #define CHANNEL		"nsps_event"
 
 /* The schema, as contrib/nsps-pg-schema.sql has it. */
@@ -80,14 +81,7 @@ static const char schema_v1[] =
 "	created_ns	bigint NOT NULL,\n"
 "	event_id	text NOT NULL,\n"
 "	at		timestamptz NOT NULL DEFAULT now()\n"
-");\n"
-"CREATE FUNCTION nsps_notify() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-"BEGIN\n"
-"	PERFORM pg_notify('" CHANNEL "', '');\n"
-"	RETURN NULL;\n"
-"END $$;\n"
-"CREATE TRIGGER nsps_event_notify AFTER INSERT ON nsps_event\n"
-"    FOR EACH STATEMENT EXECUTE FUNCTION nsps_notify();\n";
+");\n";
 
 static const char insert_sql[] =
     "INSERT INTO nsps_event (event_id, body, event_type, bill_status, "
@@ -142,12 +136,15 @@ struct pg {
 	int		 worker;	/* nsps-deliver: nothing to prepare */
 	int		 listen;	/* LISTENs for new events */
 	int		 prepared;
+	int		 notifying;	/* a NOTIFY's answer is due */
+	long long	 notified_ms;	/* monotonic, the last NOTIFY sent */
 	int		 auth_failed;
 	char		 error[512];
 	/* nsps-deliver */
 	char		 owner[128];
 	char		 tmpdir[MAX_PATH_LEN];
 	int		 notified;
+	long long	 followup;	/* wall ms: look again, see pg_wake() */
 	long long	 renewed;	/* monotonic ms of the last renewal */
 	long long	 expired;	/* and of the last expiry sweep */
 	struct held	 held[MAX_JOBS];
@@ -199,6 +196,22 @@ pg_drop(struct pg *pg)
 }
 
 /*
+ * NOTIFYs libpq read with an answer: the socket will not say so again.
+ * Each means claim now, and look again a little later.
+ */
+static void
+drain(struct pg *pg)
+{
+	PGnotify	*n;
+
+	while ((n = PQnotifies(pg->conn)) != NULL) {
+		PQfreemem(n);
+		pg->notified = 1;
+		pg->followup = now_ms(CLOCK_REALTIME) + 2 * NOTIFY_MS;
+	}
+}
+
+/*
  * The last result of what was sent, waited for at most DB_TIMEOUT;
  * NULL, with the connection dropped, when it does not come.
  */
@@ -239,6 +252,8 @@ pg_wait(struct pg *pg, const char *what)
 		pg_fail(pg, what, PQresultErrorMessage(last));
 	if (PQstatus(pg->conn) == CONNECTION_BAD)
 		pg_drop(pg);
+	else if (pg->listen)
+		drain(pg);
 	return last;
 bad:
 	PQclear(last);
@@ -403,19 +418,55 @@ pg_auth_failed(const struct pg *pg)
 	return pg->auth_failed;
 }
 
+static void notify_done(struct pg *);
+
 void
 pg_sink_close(struct pg *pg)
 {
 	if (pg == NULL)
 		return;
+	notify_done(pg);
 	pg_fini(pg);
 	free(pg);
+}
+
+/*
+ * Wakes the workers after an insert, in a transaction of its own that
+ * does not wait for the disk: a NOTIFY in the insert's would hold a
+ * lock over its commit that makes every connector's commits queue.
+ * Even so a NOTIFY costs a commit, so each connector sends at most one
+ * every NOTIFY_MS; a worker looks again 2 * NOTIFY_MS after each one
+ * it gets, which finds the events the connector kept quiet about.
+ * Its answer is read before the next statement, not before the 202.
+ */
+static void
+notify(struct pg *pg)
+{
+	long long	 now = now_ms(CLOCK_MONOTONIC);
+
+	if (pg->notified_ms != 0 && now - pg->notified_ms < NOTIFY_MS)
+		return;
+	if (PQsendQuery(pg->conn, "BEGIN; SET LOCAL synchronous_commit = off; "
+	    "NOTIFY " CHANNEL "; COMMIT")) {
+		pg->notifying = 1;
+		pg->notified_ms = now;
+	}
+}
+
+static void
+notify_done(struct pg *pg)
+{
+	if (!pg->notifying || pg->conn == NULL)
+		return;
+	pg->notifying = 0;
+	PQclear(pg_wait(pg, "notify"));
 }
 
 static int
 insert(struct pg *pg, const char *const *v, const int *len, const int *fmt,
     PGresult **res)
 {
+	notify_done(pg);
 	if (pg_connect(pg) == -1)
 		return -1;
 	if (!PQsendQueryPrepared(pg->conn, "ins", 9, v, len, fmt, 0)) {
@@ -485,10 +536,12 @@ pg_store(void *ctx, const struct event *ev, const struct request *req,
 		if (pg->conn != NULL)
 			break;
 	}
-	if (ok(res))
+	if (ok(res)) {
 		sr = strcmp(PQcmdTuples(res), "1") == 0 ? STORE_OK :
 		    STORE_DUPLICATE;
-	else
+		if (sr == STORE_OK)
+			notify(pg);
+	} else
 		snprintf(why, whylen, "%s", pg->error);
 out:
 	PQclear(res);
@@ -506,6 +559,7 @@ pg_backlog(void *ctx)
 	PGresult	*res;
 	long		 n = -2;
 
+	notify_done(pg);
 	if (pg_connect(pg) == -1)
 		return -2;
 	res = pg_params(pg, "backlog", "SELECT count(*) FROM nsps_event "
@@ -633,10 +687,11 @@ pg_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 	char		 lease[24];
 	int		 tries, rows, rc = 0;
 
-	(void)now;
 	(void)busy;
 	(void)arg;
 	pg->notified = 0;
+	if (pg->followup != 0 && now >= pg->followup)
+		pg->followup = 0;
 	if (pg_connect(pg) == -1)
 		return 0;
 	expire(pg);
@@ -814,6 +869,8 @@ pg_next_due(void *ctx)
 
 	if (pg->notified)
 		return now;
+	if (pg->followup != 0 && pg->followup < due)
+		due = pg->followup;
 	if (pg->conn == NULL)
 		return now + 1000;
 	res = pg_params(pg, "next due", "SELECT (extract(epoch FROM "
@@ -842,7 +899,6 @@ static void
 pg_wake(void *ctx)
 {
 	struct pg	*pg = ctx;
-	PGnotify	*n;
 
 	if (pg->conn == NULL)
 		return;
@@ -851,8 +907,7 @@ pg_wake(void *ctx)
 		pg->log("%s", pg->error);
 		pg_drop(pg);
 	} else
-		while ((n = PQnotifies(pg->conn)) != NULL)
-			PQfreemem(n);
+		drain(pg);
 	pg->notified = 1;
 }
 

@@ -493,7 +493,7 @@ pg_store(void *ctx, const struct event *ev, const struct request *req,
 	const char	*v[9];
 	char		 key[ORDER_KEY_MAX + 1], vns[24], cns[24];
 	char		*id = NULL, *type = NULL, *bill = NULL;
-	int		 len[9] = { 0 }, fmt[9] = { 0 }, keyed = 0, tries;
+	int		 len[9] = { 0 }, fmt[9] = { 0 }, keyed = 0, tries, had;
 	enum store_result sr = STORE_FAILED;
 
 	if (ev->event_id == NULL) {
@@ -530,10 +530,15 @@ pg_store(void *ctx, const struct event *ev, const struct request *req,
 	for (tries = 0; tries < 2; tries++) {
 		PQclear(res);
 		res = NULL;
+		had = pg->conn != NULL;
 		if (insert(pg, v, len, fmt, &res) == 0 && ok(res))
 			break;
-		/* A server error on a live connection: not worth a retry. */
-		if (pg->conn != NULL)
+		/*
+		 * Only a connection that broke under the insert is worth
+		 * a second one: a server error would repeat, and a
+		 * connection that could not be made would double the wait.
+		 */
+		if (pg->conn != NULL || !had)
 			break;
 	}
 	if (ok(res)) {

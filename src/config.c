@@ -38,6 +38,7 @@ enum kind {
 	KIND_DURATION,		/* 500ms, 30s, 5m, 2h, 35d; kept in ms */
 	KIND_WORD,		/* one of a few words */
 	KIND_DIR,		/* a directory */
+	KIND_STRING,		/* anything, checked by its user */
 	KIND_COMMAND		/* words, the first one executable */
 };
 
@@ -87,10 +88,11 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	[S_DELIVER_JOBS] = { "DELIVER_JOBS", KIND_COUNT, FOR_DELIVER,
 	    "1", 1, MAX_JOBS },
 	[S_ORDER] = { "ORDER", KIND_WORD, FOR_DELIVER, "on", 0, 0 },
-	[S_ORDER_KEY] = { "ORDER_KEY", KIND_FIELDS, FOR_DELIVER,
-	    DEFAULT_ORDER_KEY, 0, 0 },
-	[S_ORDER_VERSION] = { "ORDER_VERSION", KIND_FIELDS, FOR_DELIVER,
-	    DEFAULT_ORDER_VERSION, 0, 0 },
+	/* With PostgreSQL the connector stores each event's key. */
+	[S_ORDER_KEY] = { "ORDER_KEY", KIND_FIELDS,
+	    FOR_CONNECTOR | FOR_DELIVER, DEFAULT_ORDER_KEY, 0, 0 },
+	[S_ORDER_VERSION] = { "ORDER_VERSION", KIND_FIELDS,
+	    FOR_CONNECTOR | FOR_DELIVER, DEFAULT_ORDER_VERSION, 0, 0 },
 	[S_ROUTES_FILE] = { "ROUTES_FILE", KIND_FILE, FOR_HANDLER,
 	    NULL, 0, 0 },
 	[S_METRICS_PATH] = { "METRICS_PATH", KIND_URL_PATH, FOR_CONNECTOR,
@@ -100,6 +102,12 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    FOR_CONNECTOR | FOR_DELIVER, NULL, 0, 0 },
 	[S_METRICS_MAX_TYPES] = { "METRICS_MAX_TYPES", KIND_COUNT,
 	    FOR_CONNECTOR, "32", 1, METRICS_TYPES_CAP },
+	[S_DATABASE_URL] = { "DATABASE_URL", KIND_STRING,
+	    FOR_CONNECTOR | FOR_DELIVER, NULL, 0, 0 },
+	[S_DB_TIMEOUT] = { "DB_TIMEOUT", KIND_DURATION,
+	    FOR_CONNECTOR | FOR_DELIVER, "5s", 100, 3600 * 1000 },
+	[S_LEASE_TIME] = { "LEASE_TIME", KIND_DURATION, FOR_DELIVER,
+	    "60s", 1000, MS_PER_DAY },
 };
 
 /* Where the values come from, and what they parsed to. */
@@ -860,11 +868,42 @@ load_deliver(struct config *cfg, const struct sources *src)
 		cfg->order = 1;
 	else if (strcmp(v, "off") != 0)
 		return fail(cfg, "ORDER: '%s' is neither on nor off", v);
+	cfg->lease_ms = (long long)src->num[S_LEASE_TIME];
+	return 0;
+}
+
+/* The order's paths: the worker's, and the connector's for PostgreSQL. */
+static int
+load_order(struct config *cfg, const struct sources *src)
+{
+	const char	*v;
+
 	if (for_each_item(cfg, src->value[S_ORDER_KEY], add_order_key) == -1)
 		return -1;
 	v = src->value[S_ORDER_VERSION];
 	return split_path(cfg, "ORDER_VERSION", &cfg->order_version, v,
 	    strlen(v));
+}
+
+/* The store: a spool or PostgreSQL, not both. */
+static int
+load_store(struct config *cfg, const struct sources *src)
+{
+	const char	*v;
+
+	if ((v = src->value[S_SPOOL_DIR]) != NULL &&
+	    (cfg->spool_dir = strdup(v)) == NULL)
+		return fail(cfg, "SPOOL_DIR: %s", strerror(errno));
+	if ((v = src->value[S_DATABASE_URL]) == NULL)
+		return 0;
+	if (cfg->spool_dir != NULL)
+		return fail(cfg, "SPOOL_DIR and DATABASE_URL exclude each "
+		    "other: choose one store");
+	/* The URL may hold a password: never repeat it in a message. */
+	if ((cfg->database_url = strdup(v)) == NULL)
+		return fail(cfg, "DATABASE_URL: %s", strerror(errno));
+	cfg->db_timeout_ms = (long long)src->num[S_DB_TIMEOUT];
+	return 0;
 }
 
 static int
@@ -880,9 +919,8 @@ load_settings(struct config *cfg, struct sources *src)
 	if (for_each_item(cfg, src->value[S_REQUIRED_FIELDS],
 	    add_required) == -1)
 		return -1;
-	if ((v = src->value[S_SPOOL_DIR]) != NULL &&
-	    (cfg->spool_dir = strdup(v)) == NULL)
-		return fail(cfg, "SPOOL_DIR: %s", strerror(errno));
+	if (load_store(cfg, src) == -1 || load_order(cfg, src) == -1)
+		return -1;
 	if ((v = src->value[S_METRICS_DIR]) == NULL)
 		v = src->value[S_SPOOL_DIR];
 	if (v != NULL && (cfg->metrics_dir = strdup(v)) == NULL)
@@ -949,6 +987,9 @@ config_free(struct config *cfg)
 	free(cfg->metrics_path);
 	free(cfg->spool_dir);
 	free(cfg->metrics_dir);
+	if (cfg->database_url != NULL)
+		explicit_bzero(cfg->database_url, strlen(cfg->database_url));
+	free(cfg->database_url);
 	free(cfg->handler);
 	free(cfg->handler_words);
 	memset(cfg, 0, sizeof(*cfg));

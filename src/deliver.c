@@ -206,7 +206,8 @@ exec_handler(const struct worker *w, const struct job *j, int errw,
 	setenv("NSPS_REQUEST_ID", j->d.request_id ? j->d.request_id : "", 1);
 	snprintf(buf, sizeof(buf), "%zu", j->d.attempts);
 	setenv("NSPS_ATTEMPT", buf, 1);
-	setenv("NSPS_SPOOL_DIR", w->cfg->spool_dir, 1);
+	if (w->cfg->spool_dir != NULL)
+		setenv("NSPS_SPOOL_DIR", w->cfg->spool_dir, 1);
 	execvp(j->argv[0], j->argv);
 	dprintf(STDERR_FILENO, "%s: %s: %s\n", DPROG, j->argv[0],
 	    strerror(errno));
@@ -357,7 +358,7 @@ finish(struct worker *w, struct job *j)
 	    now - j->d.first_ms, result, sizeof(result));
 	if (how == OUTCOME_RETRY)
 		delay = backoff(w->cfg, j->d.attempts);
-	if (how == OUTCOME_DONE && j->d.key[0] != '\0')
+	if (how == OUTCOME_DONE && j->d.key[0] != '\0' && !j->lost)
 		applied(w, &j->d);
 	(void)w->q->ops->finish(w->q->ctx, &j->d, how, now + delay, result,
 	    j->tail, j->tail_len);
@@ -483,6 +484,10 @@ poll_timeout(const struct worker *w, long long wake_at)
 		if (w->jobs[i].pid > 0 && !w->jobs[i].timed_out &&
 		    w->jobs[i].deadline - now < wait)
 			wait = w->jobs[i].deadline - now;
+	/* Leases are renewed a few times within LEASE_TIME. */
+	if (w->q->ops->renew != NULL && w->running > 0 &&
+	    w->cfg->lease_ms / 4 < wait)
+		wait = w->cfg->lease_ms / 4;
 	if (!w->stopping && w->running < w->cfg->jobs &&
 	    (due = w->q->ops->next_due(w->q->ctx)) >= 0 &&
 	    due - now_ms(CLOCK_REALTIME) < wait)
@@ -521,6 +526,26 @@ kill_overdue(struct worker *w)
 			w->jobs[i].timed_out = 1;
 			kill(-w->jobs[i].pid, SIGKILL);
 		}
+}
+
+/* Handlers whose claim was lost are stopped: another worker has it. */
+static void
+renew(struct worker *w)
+{
+	struct job	*j;
+	size_t		 i;
+
+	if (w->q->ops->renew == NULL || w->q->ops->renew(w->q->ctx) == 0)
+		return;
+	for (i = 0; i < w->cfg->jobs; i++) {
+		j = &w->jobs[i];
+		if (j->pid > 0 && !j->lost && w->q->ops->lost(w->q->ctx,
+		    &j->d)) {
+			j->lost = 1;
+			dlog("%s: lease lost; stopping its handler", j->d.id);
+			kill(-j->pid, SIGKILL);
+		}
+	}
 }
 
 int
@@ -622,6 +647,7 @@ worker_run(struct worker *w, int once)
 		read_signals(w);
 		reap(w);
 		kill_overdue(w);
+		renew(w);
 		/* The hourly rescan also catches anything inotify missed. */
 		if (now_ms(CLOCK_MONOTONIC) >= next_prune) {
 			ops->prune(w->q->ctx, now_ms(CLOCK_REALTIME) -

@@ -26,7 +26,8 @@ usage(FILE *fp)
 	    "[-j jobs] [-r routesfile]\n"
 	    "                    [-t timeout] [-- handler [arg ...]]\n"
 	    "       %s --stats [-d spooldir]\n"
-	    "       %s --requeue-failed [-d spooldir]\n", DPROG, DPROG, DPROG);
+	    "       %s --requeue-failed [-d spooldir]\n"
+	    "       %s --migrate [-e envfile]\n", DPROG, DPROG, DPROG, DPROG);
 }
 
 /* --stats: one JSON object, a count and the oldest age per state. */
@@ -41,9 +42,15 @@ print_stats(const struct config *cfg, struct queue *q)
 
 	if (q->ops->stats(q->ctx, c, QSTATE_ALL) == -1)
 		return 1;
-	buf_adds(&b, "{\"spool\":");
-	buf_add_json_string(&b, cfg->spool_dir, strlen(cfg->spool_dir));
-	for (i = 0; i < QSTATE_COUNT; i++) {
+	if (cfg->spool_dir != NULL) {
+		buf_adds(&b, "{\"spool\":");
+		buf_add_json_string(&b, cfg->spool_dir,
+		    strlen(cfg->spool_dir));
+	} else
+		buf_adds(&b, "{\"store\":\"postgresql\"");
+	/* PostgreSQL has no tmp/ or ids/. */
+	for (i = 0; i < (cfg->spool_dir != NULL ? QSTATE_COUNT : QSTATE_TMP);
+	    i++) {
 		buf_adds(&b, ",\"");
 		buf_adds(&b, queue_state_names[i]);
 		buf_adds(&b, "\":{\"count\":");
@@ -88,6 +95,58 @@ start_worker(struct worker *w, const struct config *cfg, int once)
 	return rc;
 }
 
+/* The one-shot commands and the worker, on one queue. */
+static int
+run(struct config *cfg, struct queue *q, int once, int stats, int requeue)
+{
+	struct worker	 w;
+	size_t		 n = 0;
+	int		 rc;
+
+	if (stats)
+		rc = print_stats(cfg, q);
+	else if (requeue) {
+		rc = q->ops->requeue_failed(q->ctx, &n) == -1;
+		printf("%zu events requeued\n", n);
+	} else {
+		signal(SIGPIPE, SIG_IGN);
+		rc = worker_init(&w, cfg, q) == -1 ? 1 :
+		    start_worker(&w, cfg, once);
+	}
+	return rc;
+}
+
+/* DATABASE_URL: the same, on PostgreSQL; or --migrate. */
+static int
+run_pg(struct config *cfg, int once, int stats, int requeue, int migrate)
+{
+	struct queue	 q;
+	char		 err[MAX_PATH_LEN + 256];
+	int		 rc, ex;
+
+	if (migrate) {
+		rc = pg_migrate(cfg, err, sizeof(err));
+		if (rc == -1)
+			dlog("--migrate: %s", err);
+		else
+			dlog("schema is up to date");
+		config_free(cfg);
+		return rc == -1 ? 1 : 0;
+	}
+	if (pg_queue_open(&q, cfg, stats || requeue ? 0 :
+	    QUEUE_WORK | (once ? 0 : QUEUE_WATCH), dlog, err, sizeof(err),
+	    &ex) == -1) {
+		dlog("%s", err);
+		q.ops->close(q.ctx);
+		config_free(cfg);
+		return ex;
+	}
+	rc = run(cfg, &q, once, stats, requeue);
+	q.ops->close(q.ctx);
+	config_free(cfg);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -95,6 +154,7 @@ main(int argc, char *argv[])
 		{ "once", no_argument, NULL, 'o' },
 		{ "stats", no_argument, NULL, 'S' },
 		{ "requeue-failed", no_argument, NULL, 'R' },
+		{ "migrate", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -103,10 +163,9 @@ main(int argc, char *argv[])
 	struct config	 cfg;
 	struct spool_queue sq;
 	struct queue	 q;
-	struct worker	 w;
 	char		 err[MAX_PATH_LEN + 256], *real;
-	int		 ch, once = 0, stats = 0, requeue = 0, rc, ex;
-	size_t		 n = 0;
+	int		 ch, once = 0, stats = 0, requeue = 0, migrate = 0, rc;
+	int		 ex;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.program = FOR_DELIVER;
@@ -140,6 +199,9 @@ main(int argc, char *argv[])
 		case 'R':
 			requeue = 1;
 			break;
+		case 'M':
+			migrate = 1;
+			break;
 		case 'V':
 			printf("%s %s\n", DPROG, PACKAGE_VERSION);
 			return 0;
@@ -150,19 +212,26 @@ main(int argc, char *argv[])
 	}
 	if (optind < argc)
 		opts.handler = argv + optind;
-	if (stats + requeue + once > 1) {
+	if (stats + requeue + once + migrate > 1) {
 		usage(stderr);
 		return EX_USAGE_CODE;
 	}
-	if (!stats && !requeue)
+	if (!stats && !requeue && !migrate)
 		opts.program |= FOR_HANDLER;
 	if (config_load(&cfg, &opts) == -1) {
 		dlog("%s", cfg.error);
 		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
+	if (cfg.database_url != NULL)
+		return run_pg(&cfg, once, stats, requeue, migrate);
+	if (migrate) {
+		dlog("--migrate: no database: set DATABASE_URL");
+		config_free(&cfg);
+		return EX_CONFIG_CODE;
+	}
 	if (cfg.spool_dir == NULL) {
-		dlog("no spool: set SPOOL_DIR or give -d");
+		dlog("no store: set SPOOL_DIR (or give -d) or DATABASE_URL");
 		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
@@ -183,16 +252,7 @@ main(int argc, char *argv[])
 		return ex;
 	}
 	sq.cfg = &cfg;
-	if (stats)
-		rc = print_stats(&cfg, &q);
-	else if (requeue) {
-		rc = q.ops->requeue_failed(q.ctx, &n) == -1;
-		printf("%zu events requeued\n", n);
-	} else {
-		signal(SIGPIPE, SIG_IGN);
-		rc = worker_init(&w, &cfg, &q) == -1 ? 1 : start_worker(&w,
-		    &cfg, once);
-	}
+	rc = run(&cfg, &q, once, stats, requeue);
 	q.ops->close(q.ctx);
 	config_free(&cfg);
 	return rc;

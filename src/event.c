@@ -292,6 +292,7 @@ event_describe(struct json_object *root, struct event *ev)
 	    &msg);
 	ev->event_type = lookup_string(root, type_path, 2,
 	    &ev->event_type_len, &msg);
+	ev->root = root;
 	ev->bill_status = lookup_string(root, bill_path, 3,
 	    &ev->bill_status_len, &msg);
 }

@@ -106,6 +106,9 @@ enum setting {
 	S_METRICS_PATH,
 	S_METRICS_DIR,
 	S_METRICS_MAX_TYPES,
+	S_DATABASE_URL,
+	S_DB_TIMEOUT,
+	S_LEASE_TIME,
 	SETTING_COUNT
 };
 
@@ -151,6 +154,9 @@ struct config {
 	size_t		 metrics_path_len;
 	char		*metrics_dir;		/* NULL: no counters */
 	size_t		 metrics_max_types;
+	char		*database_url;		/* NULL: no PostgreSQL */
+	long long	 db_timeout_ms;
+	long long	 lease_ms;		/* nsps-deliver's claims */
 	/* nsps-deliver */
 	char		**handler;		/* argv of the handler */
 	char		*handler_words;		/* HANDLER, split in place */
@@ -218,6 +224,7 @@ struct event {
 	size_t		 event_type_len;
 	const char	*bill_status;
 	size_t		 bill_status_len;
+	struct json_object *root;		/* the parsed body */
 };
 
 enum store_result {
@@ -486,6 +493,13 @@ struct queue_ops {
 	int	  (*stats)(void *, struct queue_count *, unsigned int);
 	int	  (*requeue_failed)(void *, size_t *);
 	void	  (*close)(void *);
+	/*
+	 * Optional, for stores shared by many workers: renew() keeps the
+	 * claims of running events and says how many were newly lost;
+	 * lost() whether this one was (another worker may run it now).
+	 */
+	int	  (*renew)(void *);
+	int	  (*lost)(void *, const struct delivery *);
 };
 
 struct queue {
@@ -531,6 +545,19 @@ int	 spool_queue_open(struct spool_queue *, struct queue *, const char *,
 	    unsigned int, void (*)(const char *, ...), char *, size_t, int *);
 int	 tmp_name_parse(const char *, char *, size_t, long *, char *);
 
+/* pg.c: the store on PostgreSQL (DATABASE_URL). */
+struct pg;
+struct pg *pg_sink_open(const struct config *);
+void	 pg_sink_close(struct pg *);
+const char *pg_error(const struct pg *);
+int	 pg_auth_failed(const struct pg *);
+enum store_result pg_store(void *, const struct event *,
+	    const struct request *, const char *, size_t, char *, size_t);
+long	 pg_backlog(void *);
+int	 pg_queue_open(struct queue *, const struct config *, unsigned int,
+	    void (*)(const char *, ...), char *, size_t, int *);
+int	 pg_migrate(const struct config *, char *, size_t);
+
 /* deliver.c: nsps-deliver's scheduler. */
 #define DPROG			"nsps-deliver"
 #define TAIL_SIZE		2048	/* of the handler's stderr, kept */
@@ -540,6 +567,7 @@ struct job {
 	int		 errfd;		/* -1 once closed */
 	int		 wstatus;
 	int		 timed_out;
+	int		 lost;		/* its claim went to another worker */
 	struct delivery	 d;
 	char *const	*argv;		/* the handler the route chose */
 	long long	 deadline;	/* monotonic ms */

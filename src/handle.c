@@ -253,6 +253,9 @@ route(const struct config *cfg, const struct sink *sink, struct state *st,
 			r->health = 1;
 			if (sink->backlog != NULL)
 				r->backlog = sink->backlog(sink->ctx);
+			/* -2: the store cannot be reached. */
+			if (r->backlog == -2)
+				r->status = 503;
 		} else {
 			reject(r, 405, NULL, "health check takes GET or HEAD");
 			r->extra = "Allow: GET, HEAD\r\n";
@@ -293,7 +296,9 @@ render(struct state *st, const struct request *req, struct response *r)
 	} else if (r->metrics != NULL) {
 		if (metrics_render(r->metrics, b) == -1)
 			b->len = 0;
-	} else if (r->health)
+	} else if (r->health && r->backlog == -2)
+		buf_adds(b, "{\"status\":\"store unreachable\"}");
+	else if (r->health)
 		buf_adds(b, "{\"status\":\"ok\"}");
 	else
 		response_error_body(b, r->status, r->error, r->details);

@@ -80,7 +80,8 @@ inherited_socket(void)
  */
 static int
 run_fcgi(const struct config *cfg, const struct sink *sink,
-    const struct spool *spool, const char *addr, int fd)
+    const struct spool *spool, const struct pg *pg, const char *addr,
+    int fd)
 {
 	if (cfg->error[0] != '\0') {
 		log_msg("%s", cfg->error);
@@ -93,6 +94,11 @@ run_fcgi(const struct config *cfg, const struct sink *sink,
 	if (sink->metrics != NULL && sink->metrics->f == NULL) {
 		log_msg("%s", sink->metrics->error);
 		return EX_CONFIG_CODE;
+	}
+	/* A wrong password is configuration; a database away, temporary. */
+	if (pg != NULL && *pg_error(pg) != '\0') {
+		log_msg("%s", pg_error(pg));
+		return pg_auth_failed(pg) ? EX_CONFIG_CODE : EX_TEMPFAIL_CODE;
 	}
 	if (addr != NULL && (fd = listen_socket(addr)) == -1)
 		return 1;
@@ -107,6 +113,7 @@ main(int argc, char *argv[])
 	struct sink	 sink = { 0 };
 	struct spool	 spool;
 	struct metrics	 metrics;
+	struct pg	*pg = NULL;
 	const char	*addr = NULL, *file = NULL;
 	int		 ch, fd, rc;
 
@@ -180,6 +187,16 @@ main(int argc, char *argv[])
 		sink.backlog = spool_backlog;
 		sink.ctx = &spool;
 		sink.require_event_id = 1;
+	} else if (cfg.error[0] == '\0' && cfg.database_url != NULL) {
+		if ((pg = pg_sink_open(&cfg)) == NULL) {
+			log_msg("database: %s", strerror(errno));
+			config_free(&cfg);
+			return 1;
+		}
+		sink.store = pg_store;
+		sink.backlog = pg_backlog;
+		sink.ctx = pg;
+		sink.require_event_id = 1;
 	}
 	/*
 	 * The shared counters, mapped once (per invocation in CGI).  In
@@ -194,9 +211,9 @@ main(int argc, char *argv[])
 	}
 
 	if (addr != NULL)
-		rc = run_fcgi(&cfg, &sink, &spool, addr, -1);
+		rc = run_fcgi(&cfg, &sink, &spool, pg, addr, -1);
 	else if (file == NULL && (fd = inherited_socket()) != -1)
-		rc = run_fcgi(&cfg, &sink, &spool, NULL, fd);
+		rc = run_fcgi(&cfg, &sink, &spool, pg, NULL, fd);
 	else {
 		/* One request: a bad configuration is answered with 500. */
 		if (cfg.error[0] != '\0')
@@ -215,7 +232,9 @@ main(int argc, char *argv[])
 			close(fd);
 		}
 	}
-	if (sink.store != NULL)
+	if (pg != NULL)
+		pg_sink_close(pg);
+	else if (sink.store != NULL)
 		spool_close(&spool);
 	metrics_close(&metrics);
 	config_free(&cfg);

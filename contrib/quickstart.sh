@@ -6,6 +6,11 @@
 # demo token, in the foreground.  Ctrl-C stops it.
 set -eu
 cd "$(dirname "$0")/.."
+# lighttpd is in /usr/sbin, which a user's PATH may lack.
+case :$PATH: in
+*:/usr/sbin:*) ;;
+*) PATH=$PATH:/usr/sbin:/sbin ;;
+esac
 port=${PORT:-8080}
 token=${DEMO_TOKEN:-demo-token}
 

@@ -16,7 +16,7 @@ launch() {
 	derive_config "$TESTS_DIR/../contrib/apache-cgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/usr/local/sbin>=$D/bin>" \
-	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" || return 1
+	    "/etc/nsps/connector.env=$D/nsps.env" || return 1
 	APACHE_MPM=prefork APACHE_SERVERS=4 APACHE_THREADS= APACHE_EXTRA= \
 	    apache_launch cgi env
 }

@@ -20,7 +20,7 @@ launch() {
 	derive_config "$TESTS_DIR/../contrib/apache-cgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/usr/local/sbin>=$D/bin>" \
-	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" || return 1
+	    "/etc/nsps/connector.env=$D/nsps.env" || return 1
 	APACHE_EXTRA="ScriptSock $D/run/cgid.sock" apache_launch cgid env
 }
 

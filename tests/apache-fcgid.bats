@@ -17,7 +17,7 @@ launch() {
 	derive_config "$TESTS_DIR/../contrib/apache-fcgid.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/usr/local/sbin>=$D/bin>" \
-	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" || return 1
+	    "/etc/nsps/connector.env=$D/nsps.env" || return 1
 	# A secret in Apache's environment that must not reach the connector.
 	APACHE_SECRET=do-not-leak APACHE_EXTRA="FcgidIPCDir $D/run/fcgid
 FcgidProcessTableFile $D/run/fcgid_shm" apache_launch fcgid

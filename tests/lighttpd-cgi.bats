@@ -14,7 +14,7 @@ CONNECTOR_MAX=65536
 launch() {
 	derive_config "$TESTS_DIR/../contrib/lighttpd-cgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
-	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" \
+	    "/etc/nsps/connector.env=$D/nsps.env" \
 	    "/var/log/lighttpd/nsps-connector.log=$D/run/breakage.log" || return 1
 	lighttpd_start -u lighttpd /nsps/health "$D/nsps.conf" || return 1
 	BASE=http://127.0.0.1:$LIGHTTPD_PORT/nsps

@@ -18,7 +18,7 @@ launch() {
 	derive_config "$TESTS_DIR/../contrib/lighttpd-fastcgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/nsps-connector" \
 	    "/run/lighttpd/nsps-connector.sock=$D/run/nsps.sock" \
-	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" || return 1
+	    "/etc/nsps/connector.env=$D/nsps.env" || return 1
 	# A secret in lighttpd's environment that must not reach the
 	# connector (bin-copy-environment).
 	LIGHTTPD_SECRET=do-not-leak \

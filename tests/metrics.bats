@@ -148,7 +148,7 @@ launch_pool() {
 	derive_config "$CONTRIB_DIR/lighttpd-fastcgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/nsps-connector" \
 	    "/run/lighttpd/nsps-connector.sock=$D/run/nsps.sock" \
-	    "/etc/nsps-connector/nsps-connector.env=$D/nsps.env" || return 1
+	    "/etc/nsps/connector.env=$D/nsps.env" || return 1
 	sed -i 's/"max-procs" => 2,/"max-procs" => 3,/' "$D/nsps.conf"
 	grep -qF '"max-procs" => 3,' "$D/nsps.conf" || return 1
 	cat > "$D/lighttpd.conf" <<-CONF

@@ -101,7 +101,7 @@ teardown_file() {
 	local env mode group
 	mode=$(sed -n 's/^SocketMode=//p' "$units/nsps-connector.socket")
 	group=$(sed -n 's/^SocketGroup=//p' "$units/nsps-connector.socket")
-	env=$(sed -n 's/^Environment=//p' "$units/nsps-connector.service")
+	env=$(sed -n 's/^Environment=\(API_TOKEN_FILE=\)/\1/p' "$units/nsps-connector.service")
 	[ "$env" = "API_TOKEN_FILE=%d/token" ]
 	mkdir -m 700 "$D/creds"
 	printf '%s\n' "$TOKEN" > "$D/creds/token"

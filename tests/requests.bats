@@ -52,7 +52,7 @@ run_example() {
 @test "requests: the example dotenv file configures the connector" {
 	printf '%s\n' demo-token > "$BATS_TEST_TMPDIR/token"
 	chmod 600 "$BATS_TEST_TMPDIR/token"
-	sed "s|^API_TOKEN_FILE=/etc/nsps-connector/token$|API_TOKEN_FILE=$BATS_TEST_TMPDIR/token|" \
+	sed "s|^API_TOKEN_FILE=/etc/nsps/token$|API_TOKEN_FILE=$BATS_TEST_TMPDIR/token|" \
 	    "$TESTS_DIR/../contrib/nsps-connector.env.example" > "$BATS_TEST_TMPDIR/env"
 	! cmp -s "$BATS_TEST_TMPDIR/env" "$TESTS_DIR/../contrib/nsps-connector.env.example"
 	run --separate-stderr env -i PATH="$PATH" $WRAPPER "$CONNECTOR" \

@@ -60,7 +60,7 @@ verify() {
 		grep -qx -- "$d.*" "$s" || fail_with "socket lacks $d" || return 1
 	done
 	for d in 'StandardInput=socket' 'StandardOutput=journal' \
-	    'StandardError=journal' 'DynamicUser=yes' 'NoNewPrivileges=yes' \
+	    'StandardError=journal' 'User=nsps' 'NoNewPrivileges=yes' \
 	    'ProtectSystem=strict' 'PrivateTmp=yes' \
 	    'RestrictAddressFamilies=AF_UNIX' 'Restart=on-failure' \
 	    'LoadCredential=token:' 'Environment=API_TOKEN_FILE=%d/token'; do
@@ -103,7 +103,7 @@ start_activated() {
 	mkdir -m 700 "$D/creds"
 	printf '%s\n' "$TOKEN" > "$D/creds/token"
 	chmod 400 "$D/creds/token"
-	env=$(sed -n 's/^Environment=//p' "$UNITS/nsps-connector.service")
+	env=$(sed -n 's/^Environment=\(API_TOKEN_FILE=\)/\1/p' "$UNITS/nsps-connector.service")
 	[ "$env" = "API_TOKEN_FILE=%d/token" ] || return 1
 	SOCK=$D/fcgi.sock
 	start_bg activate env -i PATH="$PATH" "$@" \

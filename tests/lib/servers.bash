@@ -333,7 +333,7 @@ spawn_fcgi_command() {
 	derive_config "$unit" "$SERVERS_DIR/spawn.service" \
 	    "/run/nsps-connector/fcgi.sock=$1" \
 	    "/usr/local/sbin/nsps-connector=$2" \
-	    "/etc/nsps-connector/nsps-connector.env=$3" \
+	    "/etc/nsps/connector.env=$3" \
 	    "/usr/bin/spawn-fcgi=$(command -v spawn-fcgi)" || return 1
 	cmd=$(sed -n 's/^ExecStart=//p' "$SERVERS_DIR/spawn.service")
 	if [ -n "$user" ]; then

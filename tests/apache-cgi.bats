@@ -38,6 +38,7 @@ teardown_file() {
 @test "apache-cgi: the NSPS documentation's sample is 202 and logged in the ErrorLog" {
 	contract_doc_sample "$BASE" "$LOG"
 }
+@test "apache-cgi: the recipe lets this host read the metrics path" { contract_metrics_from_here "$BASE" "$LOG"; }
 @test "apache-cgi: wrong token is 401" { contract_wrong_token "$BASE" "$LOG"; }
 @test "apache-cgi: missing token is 401 (and the sample 202: CGIPassAuth works)" {
 	contract_missing_token "$BASE" "$LOG"

@@ -55,6 +55,7 @@ teardown_file() {
 		    fail_with "Apache's environment leaked" || return 1
 	done
 }
+@test "apache-fcgid: the recipe lets this host read the metrics path" { contract_metrics_from_here "$BASE" "$LOG"; }
 @test "apache-fcgid: wrong token is 401" { contract_wrong_token "$BASE" "$LOG"; }
 @test "apache-fcgid: missing token is 401 (and the sample 202: CGIPassAuth works)" {
 	contract_missing_token "$BASE" "$LOG"

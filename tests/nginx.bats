@@ -56,6 +56,7 @@ teardown_file() {
 	contract_doc_sample "$BASE" "$LOG"
 	! grep -qF "Received event" "$D/nginx-error.log"
 }
+@test "nginx: the recipe lets this host read the metrics path" { contract_metrics_from_here "$BASE" "$LOG"; }
 @test "nginx: wrong token is 401" { contract_wrong_token "$BASE" "$LOG"; }
 @test "nginx: missing token is 401" { contract_missing_token "$BASE" "$LOG"; }
 @test "nginx: broken body is 422 with details" { contract_broken_body "$BASE" "$LOG"; }

@@ -22,7 +22,7 @@ apache_launch() {
 	local port user m mods=""
 	port=$(free_port) || return 1
 	user=$(server_user)
-	for m in "mpm_${APACHE_MPM:-event}" authz_core alias "$@"; do
+	for m in "mpm_${APACHE_MPM:-event}" authz_core authz_host alias "$@"; do
 		mods="${mods}LoadModule ${m}_module $APACHE_MODULES/mod_$m.so"$'\n'
 	done
 	cat > "$D/apache.conf" <<-CONF

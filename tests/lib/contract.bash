@@ -181,6 +181,17 @@ contract_health() {
 	assert_header 'Content-Type: application/json'
 }
 
+# contract_metrics_from_here BASE LOG: the recipe lets this host read
+# the metrics path, and the connector answers it (these suites run
+# without counters: its 503 JSON, not the server's own page).
+contract_metrics_from_here() {
+	local base=$1 log=$2
+	http GET "$base/metrics"
+	assert_status 503 || return 1
+	assert_from connector || return 1
+	assert_json .error "Metrics unavailable"
+}
+
 contract_wrong_content_type() {
 	local base=$1 log=$2
 	CTYPE=text/plain post "$base/process-event" "$FIX/nsps-doc-sample.json"

@@ -20,6 +20,24 @@
 
 #include "extern.h"
 
+#ifdef HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
+
+/* The version, and the allocator the build linked: it shows in figures. */
+static void
+print_version(void)
+{
+#ifdef HAVE_MIMALLOC
+	int	 v = mi_version();
+
+	printf("%s %s (mimalloc %d.%d.%d)\n", PROG, PACKAGE_VERSION,
+	    v / 100, v / 10 % 10, v % 10);
+#else
+	printf("%s %s\n", PROG, PACKAGE_VERSION);
+#endif
+}
+
 static void
 usage(FILE *fp)
 {
@@ -156,7 +174,7 @@ main(int argc, char *argv[])
 			opts.value[S_API_TOKEN_FILE] = optarg;
 			break;
 		case 'V':
-			printf("%s %s\n", PROG, PACKAGE_VERSION);
+			print_version();
 			return 0;
 		default:
 			usage(stderr);

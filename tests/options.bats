@@ -40,7 +40,13 @@ connector() {
 @test "options: -V prints the version; bad usage exits 64" {
 	run "$CONNECTOR" -V
 	[ "$status" -eq 0 ]
-	[[ $output =~ ^nsps-connector\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+	[[ $output =~ ^nsps-connector\ [0-9]+\.[0-9]+\.[0-9]+(\ \(mimalloc\ [0-9.]+\))?$ ]]
+	# The allocator -V names is the one the binary loads.
+	if [[ $output == *mimalloc* ]]; then
+		ldd "$CONNECTOR" | grep -q 'libmimalloc\.so'
+	else
+		! ldd "$CONNECTOR" | grep -q 'libmimalloc\.so'
+	fi
 	run "$CONNECTOR" -x
 	[ "$status" -eq 64 ]
 	run "$CONNECTOR" extra-argument

@@ -347,34 +347,8 @@ start_worker() {
 	# Per key, from the handler's own log: runs never overlap, applied
 	# versions never go down, and the last applied is the newest.
 	ls "$ev" | sed 's/\.json$//' > "$BATS_TEST_TMPDIR/ids"
-	awk -v report="$BATS_TEST_TMPDIR/counts" '
-	FNR == NR {
-		split($1, a, "-"); v = substr(a[2], 2) + 0
-		if (!(a[1] in newest) || v > newest[a[1]]) newest[a[1]] = v
-		next
-	}
-	$1 == "KILL" { for (k in open) killed++; split("", open); next }
-	{ split($2, a, "-"); k = a[1]; v = substr(a[2], 2) + 0 }
-	$1 == "B" {
-		if (k in open) { print "overlap: " $2 " began while " open[k] " ran"; bad = 1 }
-		open[k] = $2; runs++
-		next
-	}
-	open[k] != $2 { print $1 " of " $2 " outside its run"; bad = 1 }
-	{ delete open[k] }
-	$1 == "R" { retries++ }
-	$1 == "E" {
-		if (k in last && v < last[k]) { print k ": " $2 " applied after version " last[k]; bad = 1 }
-		last[k] = v; ends++
-	}
-	END {
-		for (k in newest) {
-			nkeys++
-			if (last[k] != newest[k]) { print k ": last applied " last[k] ", newest " newest[k]; bad = 1 }
-		}
-		printf "%d keys, %d handler runs, %d retries asked, %d runs killed", nkeys, runs, retries, killed > report
-		exit bad
-	}' "$BATS_TEST_TMPDIR/ids" "$LOG"
+	awk -v report="$BATS_TEST_TMPDIR/counts" -f "$BATS_TEST_DIRNAME/lib/order-check.awk" \
+	    "$BATS_TEST_TMPDIR/ids" "$LOG"
 	[ "$(cut -d- -f1 "$BATS_TEST_TMPDIR/ids" | sort -u | wc -l)" -ge 30 ]
 	echo "# order: $n events: $applied applied, $stale stale; $(cat "$BATS_TEST_TMPDIR/counts"); $killed_in in cur/ at the SIGKILL" >&3
 }

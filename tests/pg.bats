@@ -592,33 +592,8 @@ keyed_config() {
 	# Per key, from the handlers' log, across both workers: runs never
 	# overlap, applied versions never go down, the newest is the last.
 	cut -f1 "$BATS_TEST_TMPDIR/events" > "$BATS_TEST_TMPDIR/ids"
-	awk -v report="$BATS_TEST_TMPDIR/counts" '
-	FNR == NR {
-		split($1, a, "-"); v = substr(a[2], 2) + 0
-		if (!(a[1] in newest) || v > newest[a[1]]) newest[a[1]] = v
-		next
-	}
-	$1 == "KILL" { for (k in open) if (owner[k] == $2) { delete open[k]; killed++ } next }
-	{ split($2, a, "-"); k = a[1]; v = substr(a[2], 2) + 0 }
-	$1 == "B" {
-		if (k in open) { print "overlap: " $2 " began while " open[k] " ran"; bad = 1 }
-		open[k] = $2; owner[k] = $3; runs++
-		next
-	}
-	open[k] != $2 { print $1 " of " $2 " outside its run"; bad = 1 }
-	{ delete open[k] }
-	$1 == "E" {
-		if (k in last && v < last[k]) { print k ": " $2 " applied after version " last[k]; bad = 1 }
-		last[k] = v; ends++
-	}
-	END {
-		for (k in newest) {
-			nkeys++
-			if (last[k] != newest[k]) { print k ": last applied " last[k] ", newest " newest[k]; bad = 1 }
-		}
-		printf "%d keys, %d handler runs, %d killed", nkeys, runs, killed > report
-		exit bad
-	}' "$BATS_TEST_TMPDIR/ids" "$LOG"
+	awk -v report="$BATS_TEST_TMPDIR/counts" -f "$BATS_TEST_DIRNAME/lib/order-check.awk" \
+	    "$BATS_TEST_TMPDIR/ids" "$LOG"
 	echo "# pg: $n events, $(cat "$BATS_TEST_TMPDIR/counts"), $(wc -l < "$BATS_TEST_TMPDIR/inflight") in flight at the SIGKILL, $(wc -l < "$BATS_TEST_TMPDIR/twice") ran twice" >&3
 }
 

@@ -124,6 +124,11 @@ run_pg(struct config *cfg, int once, int stats, int requeue, int migrate)
 	char		 err[MAX_PATH_LEN + 256];
 	int		 rc, ex;
 
+	if (pq_load(err, sizeof(err)) == -1) {
+		dlog("DATABASE_URL: %s", err);
+		config_free(cfg);
+		return EX_CONFIG_CODE;
+	}
 	if (migrate) {
 		rc = pg_migrate(cfg, err, sizeof(err));
 		if (rc == -1)

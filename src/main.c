@@ -133,6 +133,7 @@ main(int argc, char *argv[])
 	struct metrics	 metrics;
 	struct pg	*pg = NULL;
 	const char	*addr = NULL, *file = NULL;
+	char		 err[512];
 	int		 ch, fd, rc;
 
 	sanitise_stdio();
@@ -206,6 +207,15 @@ main(int argc, char *argv[])
 		sink.ctx = &spool;
 		sink.require_event_id = 1;
 	} else if (cfg.error[0] == '\0' && cfg.database_url != NULL) {
+		/*
+		 * Without libpq no mode could store anything: every mode
+		 * stops, as FastCGI does on a bad setting.
+		 */
+		if (pq_load(err, sizeof(err)) == -1) {
+			log_msg("DATABASE_URL: %s", err);
+			config_free(&cfg);
+			return EX_CONFIG_CODE;
+		}
 		if ((pg = pg_sink_open(&cfg)) == NULL) {
 			log_msg("database: %s", strerror(errno));
 			config_free(&cfg);

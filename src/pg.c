@@ -11,6 +11,9 @@
  * Every statement waits at most DB_TIMEOUT for its answer, whatever
  * the network does: past that the connection is dropped and opened
  * again for the next one.  The URL's password never reaches a log.
+ *
+ * libpq is called through the table pq.c fills (pq.h): the programs
+ * load it, with pq_load(), only once DATABASE_URL chose this store.
  */
 #include "config.h"
 
@@ -31,6 +34,7 @@
 #include <libpq-fe.h>
 
 #include "extern.h"
+#include "pq.h"
 
 #define SCHEMA_VERSION	1
 #define MIGRATE_LOCK	"7283512"	/* pg_advisory_xact_lock's key */
@@ -190,7 +194,7 @@ static void
 pg_drop(struct pg *pg)
 {
 	if (pg->conn != NULL)
-		PQfinish(pg->conn);
+		pq.finish(pg->conn);
 	pg->conn = NULL;
 	pg->prepared = 0;
 }
@@ -204,8 +208,8 @@ drain(struct pg *pg)
 {
 	PGnotify	*n;
 
-	while ((n = PQnotifies(pg->conn)) != NULL) {
-		PQfreemem(n);
+	while ((n = pq.notifies(pg->conn)) != NULL) {
+		pq.freemem(n);
 		pg->notified = 1;
 		pg->followup = now_ms(CLOCK_REALTIME) + 2 * NOTIFY_MS;
 	}
@@ -223,9 +227,9 @@ pg_wait(struct pg *pg, const char *what)
 	long long	 end = now_ms(CLOCK_MONOTONIC) + pg->cfg->db_timeout_ms;
 	long long	 left;
 
-	pfd.fd = PQsocket(pg->conn);
+	pfd.fd = pq.socket(pg->conn);
 	pfd.events = POLLIN;
-	while (PQisBusy(pg->conn)) {
+	while (pq.isBusy(pg->conn)) {
 		if ((left = end - now_ms(CLOCK_MONOTONIC)) <= 0) {
 			pg_fail(pg, what, "no answer within DB_TIMEOUT");
 			goto bad;
@@ -234,29 +238,29 @@ pg_wait(struct pg *pg, const char *what)
 			pg_fail(pg, what, strerror(errno));
 			goto bad;
 		}
-		if (!PQconsumeInput(pg->conn)) {
-			pg_fail(pg, what, PQerrorMessage(pg->conn));
+		if (!pq.consumeInput(pg->conn)) {
+			pg_fail(pg, what, pq.errorMessage(pg->conn));
 			goto bad;
 		}
 	}
-	while ((res = PQgetResult(pg->conn)) != NULL) {
-		PQclear(last);
+	while ((res = pq.getResult(pg->conn)) != NULL) {
+		pq.clear(last);
 		last = res;
-		if (PQisBusy(pg->conn) && !PQconsumeInput(pg->conn))
+		if (pq.isBusy(pg->conn) && !pq.consumeInput(pg->conn))
 			break;
 	}
 	if (last == NULL)
-		pg_fail(pg, what, PQerrorMessage(pg->conn));
-	else if (PQresultStatus(last) != PGRES_COMMAND_OK &&
-	    PQresultStatus(last) != PGRES_TUPLES_OK)
-		pg_fail(pg, what, PQresultErrorMessage(last));
-	if (PQstatus(pg->conn) == CONNECTION_BAD)
+		pg_fail(pg, what, pq.errorMessage(pg->conn));
+	else if (pq.resultStatus(last) != PGRES_COMMAND_OK &&
+	    pq.resultStatus(last) != PGRES_TUPLES_OK)
+		pg_fail(pg, what, pq.resultErrorMessage(last));
+	if (pq.status(pg->conn) == CONNECTION_BAD)
 		pg_drop(pg);
 	else if (pg->listen)
 		drain(pg);
 	return last;
 bad:
-	PQclear(last);
+	pq.clear(last);
 	pg_drop(pg);
 	return NULL;
 }
@@ -264,8 +268,8 @@ bad:
 static int
 ok(const PGresult *res)
 {
-	return res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
-	    PQresultStatus(res) == PGRES_TUPLES_OK);
+	return res != NULL && (pq.resultStatus(res) == PGRES_COMMAND_OK ||
+	    pq.resultStatus(res) == PGRES_TUPLES_OK);
 }
 
 /* A statement without parameters; 0 or -1. */
@@ -275,15 +279,15 @@ pg_run(struct pg *pg, const char *what, const char *sql)
 	PGresult	*res;
 	int		 rc;
 
-	if (pg->conn == NULL || !PQsendQuery(pg->conn, sql)) {
+	if (pg->conn == NULL || !pq.sendQuery(pg->conn, sql)) {
 		if (pg->conn != NULL)
-			pg_fail(pg, what, PQerrorMessage(pg->conn));
+			pg_fail(pg, what, pq.errorMessage(pg->conn));
 		pg_drop(pg);
 		return -1;
 	}
 	res = pg_wait(pg, what);
 	rc = ok(res) ? 0 : -1;
-	PQclear(res);
+	pq.clear(res);
 	return rc;
 }
 
@@ -295,8 +299,8 @@ pg_params(struct pg *pg, const char *what, const char *sql, int n,
 		pg_fail(pg, what, "not connected");
 		return NULL;
 	}
-	if (!PQsendQueryParams(pg->conn, sql, n, NULL, v, len, fmt, 0)) {
-		pg_fail(pg, what, PQerrorMessage(pg->conn));
+	if (!pq.sendQueryParams(pg->conn, sql, n, NULL, v, len, fmt, 0)) {
+		pg_fail(pg, what, pq.errorMessage(pg->conn));
 		pg_drop(pg);
 		return NULL;
 	}
@@ -328,13 +332,14 @@ pg_connect(struct pg *pg)
 	vals[5] = "5";
 	vals[6] = "3";
 	vals[7] = NULL;
-	pg->conn = PQconnectdbParams(keys, vals, 1);
-	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+	pg->conn = pq.connectdbParams(keys, vals, 1);
+	if (pg->conn == NULL || pq.status(pg->conn) != CONNECTION_OK) {
 		pg->auth_failed = pg->conn != NULL &&
-		    (PQconnectionNeedsPassword(pg->conn) ||
-		    strstr(PQerrorMessage(pg->conn), "authentication") != NULL);
+		    (pq.connectionNeedsPassword(pg->conn) ||
+		    strstr(pq.errorMessage(pg->conn), "authentication") !=
+		    NULL);
 		pg_fail(pg, "connect", pg->conn != NULL ?
-		    PQerrorMessage(pg->conn) : "out of memory");
+		    pq.errorMessage(pg->conn) : "out of memory");
 		pg_drop(pg);
 		return -1;
 	}
@@ -348,14 +353,14 @@ pg_connect(struct pg *pg)
 		return pg_run(pg, "listen", "LISTEN " CHANNEL);
 	if (pg->worker)
 		return 0;
-	if (!PQsendPrepare(pg->conn, "ins", insert_sql, 9, NULL)) {
-		pg_fail(pg, "prepare", PQerrorMessage(pg->conn));
+	if (!pq.sendPrepare(pg->conn, "ins", insert_sql, 9, NULL)) {
+		pg_fail(pg, "prepare", pq.errorMessage(pg->conn));
 		pg_drop(pg);
 		return -1;
 	}
 	res = pg_wait(pg, "prepare");
 	pg->prepared = ok(res);
-	PQclear(res);
+	pq.clear(res);
 	if (!pg->prepared)
 		pg_drop(pg);
 	return pg->prepared ? 0 : -1;
@@ -371,12 +376,12 @@ pg_init(struct pg *pg, const struct config *cfg, int worker)
 	pg->cfg = cfg;
 	pg->worker = worker;
 	pg->log = nolog;
-	if ((opts = PQconninfoParse(cfg->database_url, NULL)) == NULL)
+	if ((opts = pq.conninfoParse(cfg->database_url, NULL)) == NULL)
 		return;
 	for (o = opts; o->keyword != NULL; o++)
 		if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
 			pg->password = strdup(o->val);
-	PQconninfoFree(opts);
+	pq.conninfoFree(opts);
 }
 
 static void
@@ -446,7 +451,7 @@ notify(struct pg *pg)
 
 	if (pg->notified_ms != 0 && now - pg->notified_ms < NOTIFY_MS)
 		return;
-	if (PQsendQuery(pg->conn, "BEGIN; SET LOCAL synchronous_commit = off; "
+	if (pq.sendQuery(pg->conn, "BEGIN; SET LOCAL synchronous_commit = off; "
 	    "NOTIFY " CHANNEL "; COMMIT")) {
 		pg->notifying = 1;
 		pg->notified_ms = now;
@@ -459,7 +464,7 @@ notify_done(struct pg *pg)
 	if (!pg->notifying || pg->conn == NULL)
 		return;
 	pg->notifying = 0;
-	PQclear(pg_wait(pg, "notify"));
+	pq.clear(pg_wait(pg, "notify"));
 }
 
 static int
@@ -469,8 +474,8 @@ insert(struct pg *pg, const char *const *v, const int *len, const int *fmt,
 	notify_done(pg);
 	if (pg_connect(pg) == -1)
 		return -1;
-	if (!PQsendQueryPrepared(pg->conn, "ins", 9, v, len, fmt, 0)) {
-		pg_fail(pg, "insert", PQerrorMessage(pg->conn));
+	if (!pq.sendQueryPrepared(pg->conn, "ins", 9, v, len, fmt, 0)) {
+		pg_fail(pg, "insert", pq.errorMessage(pg->conn));
 		pg_drop(pg);
 		return -1;
 	}
@@ -528,7 +533,7 @@ pg_store(void *ctx, const struct event *ev, const struct request *req,
 	v[7] = keyed ? vns : NULL;
 	v[8] = keyed ? cns : NULL;
 	for (tries = 0; tries < 2; tries++) {
-		PQclear(res);
+		pq.clear(res);
 		res = NULL;
 		had = pg->conn != NULL;
 		if (insert(pg, v, len, fmt, &res) == 0 && ok(res))
@@ -542,14 +547,14 @@ pg_store(void *ctx, const struct event *ev, const struct request *req,
 			break;
 	}
 	if (ok(res)) {
-		sr = strcmp(PQcmdTuples(res), "1") == 0 ? STORE_OK :
+		sr = strcmp(pq.cmdTuples(res), "1") == 0 ? STORE_OK :
 		    STORE_DUPLICATE;
 		if (sr == STORE_OK)
 			notify(pg);
 	} else
 		snprintf(why, whylen, "%s", pg->error);
 out:
-	PQclear(res);
+	pq.clear(res);
 	free(id);
 	free(type);
 	free(bill);
@@ -569,9 +574,9 @@ pg_backlog(void *ctx)
 		return -2;
 	res = pg_params(pg, "backlog", "SELECT count(*) FROM nsps_event "
 	    "WHERE state IN ('new', 'retry')", 0, NULL, NULL, NULL);
-	if (ok(res) && PQntuples(res) == 1)
-		n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
+	if (ok(res) && pq.ntuples(res) == 1)
+		n = strtol(pq.getvalue(res, 0, 0), NULL, 10);
+	pq.clear(res);
 	return n;
 }
 
@@ -581,16 +586,16 @@ pg_backlog(void *ctx)
 static long long
 val_ll(const PGresult *res, int row, int col)
 {
-	if (PQgetisnull(res, row, col))
+	if (pq.getisnull(res, row, col))
 		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+	return strtoll(pq.getvalue(res, row, col), NULL, 10);
 }
 
 static char *
 val_dup(const PGresult *res, int row, int col)
 {
-	return strdup(PQgetisnull(res, row, col) ? "" :
-	    PQgetvalue(res, row, col));
+	return strdup(pq.getisnull(res, row, col) ? "" :
+	    pq.getvalue(res, row, col));
 }
 
 /* The body goes to a private file: handlers read stdin or the path. */
@@ -656,12 +661,12 @@ claim_row(struct pg *pg, PGresult *res, struct delivery *d)
 
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
-	snprintf(d->id, sizeof(d->id), "%s", PQgetvalue(res, 0, 0));
-	if ((body = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0,
+	snprintf(d->id, sizeof(d->id), "%s", pq.getvalue(res, 0, 0));
+	if ((body = pq.unescapeBytea((const unsigned char *)pq.getvalue(res, 0,
 	    1), &len)) == NULL)
 		return -1;
 	rc = body_file(pg, d, (const char *)body, len);
-	PQfreemem(body);
+	pq.freemem(body);
 	if (rc == -1) {
 		pg->log("%s: %s: %s", d->id, d->path, strerror(errno));
 		return -1;
@@ -670,8 +675,8 @@ claim_row(struct pg *pg, PGresult *res, struct delivery *d)
 	d->bill_status = val_dup(res, 0, 3);
 	d->trace_id = val_dup(res, 0, 4);
 	d->request_id = val_dup(res, 0, 5);
-	if (pg->cfg->order && !PQgetisnull(res, 0, 6)) {
-		snprintf(d->key, sizeof(d->key), "%s", PQgetvalue(res, 0, 6));
+	if (pg->cfg->order && !pq.getisnull(res, 0, 6)) {
+		snprintf(d->key, sizeof(d->key), "%s", pq.getvalue(res, 0, 6));
 		d->version.ns = val_ll(res, 0, 7);
 		d->version.created_ns = val_ll(res, 0, 8);
 	}
@@ -708,17 +713,17 @@ pg_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 		res = pg_params(pg, "claim", claim_sql, 3, v, NULL, NULL);
 		if (!ok(res)) {
 			/* Another worker took the key meanwhile: again. */
-			if (res != NULL && strcmp(PQresultErrorField(res,
-			    PG_DIAG_SQLSTATE) ? PQresultErrorField(res,
+			if (res != NULL && strcmp(pq.resultErrorField(res,
+			    PG_DIAG_SQLSTATE) ? pq.resultErrorField(res,
 			    PG_DIAG_SQLSTATE) : "", "23505") == 0) {
-				PQclear(res);
+				pq.clear(res);
 				continue;
 			}
 			pg->log("%s", pg->error);
-			PQclear(res);
+			pq.clear(res);
 			return 0;
 		}
-		if ((rows = PQntuples(res)) == 1) {
+		if ((rows = pq.ntuples(res)) == 1) {
 			rc = 1;
 			if (claim_row(pg, res, d) == -1) {
 				held_add(pg, d->id);
@@ -728,7 +733,7 @@ pg_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 			} else
 				held_add(pg, d->id);
 		}
-		PQclear(res);
+		pq.clear(res);
 		if (rows != 1 || rc == 1)
 			break;
 	}
@@ -755,16 +760,16 @@ pg_applied_get(void *ctx, const char *key, struct applied *a)
 	res = pg_params(pg, "applied", "SELECT version_ns, created_ns, "
 	    "event_id FROM nsps_applied WHERE okey = $1", 1, &key, NULL, NULL);
 	if (ok(res)) {
-		rc = PQntuples(res) == 1;
+		rc = pq.ntuples(res) == 1;
 		if (rc == 1) {
 			a->version.ns = val_ll(res, 0, 0);
 			a->version.created_ns = val_ll(res, 0, 1);
 			snprintf(a->id, sizeof(a->id), "%s",
-			    PQgetvalue(res, 0, 2));
+			    pq.getvalue(res, 0, 2));
 		}
 	} else
 		pg->log("%s", pg->error);
-	PQclear(res);
+	pq.clear(res);
 	return rc;
 }
 
@@ -790,7 +795,7 @@ pg_applied_set(void *ctx, const char *key, const struct applied *a)
 	rc = ok(res) ? 0 : -1;
 	if (rc == -1)
 		pg->log("%s", pg->error);
-	PQclear(res);
+	pq.clear(res);
 	return rc;
 }
 
@@ -809,7 +814,7 @@ pg_release(void *ctx, struct delivery *d)
 	struct pg	*pg = ctx;
 	const char	*v[2] = { d->id, pg->owner };
 
-	PQclear(pg_params(pg, "release", "UPDATE nsps_event SET "
+	pq.clear(pg_params(pg, "release", "UPDATE nsps_event SET "
 	    "state = CASE WHEN attempts <= 1 THEN 'new' ELSE 'retry' END, "
 	    "attempts = attempts - 1, due_at = now(), lock_key = NULL, "
 	    "owner = NULL, lease_until = NULL "
@@ -855,11 +860,11 @@ pg_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
 	    fmt);
 	if (!ok(res))
 		pg->log("%s: %s", d->id, pg->error);
-	else if (strcmp(PQcmdTuples(res), "1") != 0)
+	else if (strcmp(pq.cmdTuples(res), "1") != 0)
 		pg->log("%s: lease lost; its outcome is not recorded", d->id);
 	else
 		rc = 0;
-	PQclear(res);
+	pq.clear(res);
 	forget(pg, d);
 	return rc;
 }
@@ -882,12 +887,12 @@ pg_next_due(void *ctx)
 	    "least((SELECT min(due_at) FROM nsps_event WHERE state = 'retry'), "
 	    "(SELECT min(lease_until) FROM nsps_event WHERE state = 'cur')) - "
 	    "now()) * 1000)::bigint", 0, NULL, NULL, NULL);
-	if (ok(res) && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+	if (ok(res) && pq.ntuples(res) == 1 && !pq.getisnull(res, 0, 0)) {
 		in = val_ll(res, 0, 0);
 		if (now + in < due)
 			due = now + (in < 0 ? 0 : in);
 	}
-	PQclear(res);
+	pq.clear(res);
 	return due;
 }
 
@@ -896,7 +901,7 @@ pg_wait_fd(void *ctx)
 {
 	struct pg	*pg = ctx;
 
-	return pg->conn != NULL ? PQsocket(pg->conn) : -1;
+	return pg->conn != NULL ? pq.socket(pg->conn) : -1;
 }
 
 /* A NOTIFY, or anything else the server said: claim again. */
@@ -907,8 +912,8 @@ pg_wake(void *ctx)
 
 	if (pg->conn == NULL)
 		return;
-	if (!PQconsumeInput(pg->conn)) {
-		pg_fail(pg, "listen", PQerrorMessage(pg->conn));
+	if (!pq.consumeInput(pg->conn)) {
+		pg_fail(pg, "listen", pq.errorMessage(pg->conn));
 		pg->log("%s", pg->error);
 		pg_drop(pg);
 	} else
@@ -956,8 +961,8 @@ pg_renew(void *ctx)
 	if (ok(res)) {
 		pg->renewed = now;
 		for (i = 0; i < pg->nheld; i++) {
-			for (seen = 0, r = 0; r < PQntuples(res) && !seen; r++)
-				seen = strcmp(PQgetvalue(res, r, 0),
+			for (seen = 0, r = 0; r < pq.ntuples(res) && !seen; r++)
+				seen = strcmp(pq.getvalue(res, r, 0),
 				    pg->held[i].id) == 0;
 			if (!seen && !pg->held[i].lost) {
 				pg->held[i].lost = 1;
@@ -973,7 +978,7 @@ pg_renew(void *ctx)
 					lost++;
 				}
 	}
-	PQclear(res);
+	pq.clear(res);
 	return lost;
 }
 
@@ -1011,13 +1016,13 @@ pg_prune(void *ctx, long long cutoff)
 	    "state = 'done' AND done_at < now() - $1 * interval '1 ms'", 1,
 	    &v, NULL, NULL);
 	if (ok(res)) {
-		PQclear(res);
+		pq.clear(res);
 		res = pg_params(pg, "prune", "DELETE FROM nsps_applied WHERE "
 		    "at < now() - $1 * interval '1 ms'", 1, &v, NULL, NULL);
 	}
 	if (!ok(res))
 		pg->log("%s", pg->error);
-	PQclear(res);
+	pq.clear(res);
 }
 
 static int
@@ -1044,18 +1049,18 @@ pg_stats(void *ctx, struct queue_count *c, unsigned int mask)
 	    0, NULL, NULL, NULL);
 	if (!ok(res)) {
 		pg->log("%s", pg->error);
-		PQclear(res);
+		pq.clear(res);
 		return -1;
 	}
-	for (i = 0; i < PQntuples(res); i++) {
-		s = PQgetvalue(res, i, 0);
+	for (i = 0; i < pq.ntuples(res); i++) {
+		s = pq.getvalue(res, i, 0);
 		for (k = 0; k < QSTATE_TMP; k++)
 			if (strcmp(s, queue_state_names[k]) == 0) {
 				c[k].count = (size_t)val_ll(res, i, 1);
 				c[k].oldest_ms = now - val_ll(res, i, 2);
 			}
 	}
-	PQclear(res);
+	pq.clear(res);
 	return 0;
 }
 
@@ -1071,11 +1076,11 @@ pg_requeue_failed(void *ctx, size_t *n)
 	    "attempts = 0, first_at = NULL, result = NULL, newer = NULL, "
 	    "stderr = NULL WHERE state = 'failed'", 0, NULL, NULL, NULL);
 	if (ok(res)) {
-		*n = strtoul(PQcmdTuples(res), NULL, 10);
+		*n = strtoul(pq.cmdTuples(res), NULL, 10);
 		rc = 0;
 	} else
 		pg->log("%s", pg->error);
-	PQclear(res);
+	pq.clear(res);
 	return rc;
 }
 
@@ -1121,15 +1126,15 @@ schema_version(struct pg *pg)
 
 	res = pg_params(pg, "schema", "SELECT to_regclass('nsps_schema') "
 	    "IS NOT NULL", 0, NULL, NULL, NULL);
-	if (ok(res) && PQntuples(res) == 1)
-		v = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
+	if (ok(res) && pq.ntuples(res) == 1)
+		v = strcmp(pq.getvalue(res, 0, 0), "t") == 0;
+	pq.clear(res);
 	if (v != 1)
 		return v;
 	res = pg_params(pg, "schema", "SELECT max(version) FROM nsps_schema",
 	    0, NULL, NULL, NULL);
-	v = ok(res) && PQntuples(res) == 1 ? (int)val_ll(res, 0, 0) : -1;
-	PQclear(res);
+	v = ok(res) && pq.ntuples(res) == 1 ? (int)val_ll(res, 0, 0) : -1;
+	pq.clear(res);
 	return v;
 }
 

@@ -130,13 +130,13 @@ run_pg(struct config *cfg, int once, int stats, int requeue, int migrate)
 		return EX_CONFIG_CODE;
 	}
 	if (migrate) {
-		rc = pg_migrate(cfg, err, sizeof(err));
+		rc = pg_migrate(cfg, err, sizeof(err), &ex);
 		if (rc == -1)
 			dlog("--migrate: %s", err);
 		else
 			dlog("schema is up to date");
 		config_free(cfg);
-		return rc == -1 ? 1 : 0;
+		return rc == -1 ? ex : 0;
 	}
 	if (pg_queue_open(&q, cfg, stats || requeue ? 0 :
 	    QUEUE_WORK | (once ? 0 : QUEUE_WATCH), dlog, err, sizeof(err),

@@ -556,7 +556,7 @@ enum store_result pg_store(void *, const struct event *,
 long	 pg_backlog(void *);
 int	 pg_queue_open(struct queue *, const struct config *, unsigned int,
 	    void (*)(const char *, ...), char *, size_t, int *);
-int	 pg_migrate(const struct config *, char *, size_t);
+int	 pg_migrate(const struct config *, char *, size_t, int *);
 
 /* pq.c: libpq, loaded at start-up when DATABASE_URL is set. */
 int	 pq_load(char *, size_t);

@@ -1209,7 +1209,7 @@ pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
  * transaction, under a lock so that two at once do it once.
  */
 int
-pg_migrate(const struct config *cfg, char *err, size_t errlen)
+pg_migrate(const struct config *cfg, char *err, size_t errlen, int *ex)
 {
 	struct pg	 pg;
 	int		 v, rc = -1;
@@ -1217,8 +1217,15 @@ pg_migrate(const struct config *cfg, char *err, size_t errlen)
 
 	pg_init(&pg, cfg, 0);
 	pg.worker = 1;		/* nothing to prepare */
-	if (pg_connect(&pg) == -1 ||
-	    pg_run(&pg, "migrate", "BEGIN") == -1 ||
+	/* As the worker's start: unreachable is temporary, refused not. */
+	*ex = EX_TEMPFAIL_CODE;
+	if (pg_connect(&pg) == -1) {
+		if (pg.auth_failed)
+			*ex = EX_CONFIG_CODE;
+		goto out;
+	}
+	*ex = 1;
+	if (pg_run(&pg, "migrate", "BEGIN") == -1 ||
 	    pg_run(&pg, "migrate", "SELECT pg_advisory_xact_lock("
 	    MIGRATE_LOCK ")") == -1 ||
 	    (v = schema_version(&pg)) == -1)
@@ -1226,6 +1233,7 @@ pg_migrate(const struct config *cfg, char *err, size_t errlen)
 	if (v > SCHEMA_VERSION) {
 		snprintf(pg.error, sizeof(pg.error), "database: schema version "
 		    "%d is newer than this program's %d", v, SCHEMA_VERSION);
+		*ex = EX_CONFIG_CODE;
 		goto out;
 	}
 	snprintf(ins, sizeof(ins), "UPDATE nsps_schema SET version = %d",

@@ -255,6 +255,9 @@ send() {
 	[ "$status" -eq 78 ]
 	[[ $stderr == *"password authentication failed"* ]]
 	[[ $stderr != *wrong-secret-42* ]]
+	run --separate-stderr "$DELIVER" --migrate
+	[ "$status" -eq 78 ] || fail_with "--migrate: status $status: $stderr"
+	[[ $stderr != *wrong-secret-42* ]]
 	# A malformed URL is not repeated either.
 	export DATABASE_URL="postgresql://nsps_pw:wrong-secret-42@/x?host=$PGHOST&bad%zz=1"
 	run --separate-stderr "$CONNECTOR" -s "$BATS_TEST_TMPDIR/sock"
@@ -268,6 +271,9 @@ send() {
 	[[ $stderr != *wrong-secret-42* ]]
 	run --separate-stderr "$DELIVER" -- true
 	[ "$status" -eq 75 ]
+	[[ $stderr != *wrong-secret-42* ]]
+	run --separate-stderr "$DELIVER" --migrate
+	[ "$status" -eq 75 ] || fail_with "--migrate: status $status: $stderr"
 	[[ $stderr != *wrong-secret-42* ]]
 	# The right one, from the env file: accepted.
 	printf 'DATABASE_URL=postgresql://nsps_pw:right-secret-77@/t%s?host=%s\n' \

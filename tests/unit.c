@@ -510,6 +510,60 @@ test_metrics(void)
 	buf_free(&b);
 }
 
+/*
+ * The strict scan inside strings: a byte it must stop at is found at
+ * every offset of strings of every length up to 40, valid UTF-8, DEL
+ * and escapes pass, and an escaped quote does not end the string.
+ */
+static void
+test_strict_scan(void)
+{
+	static const struct {
+		const char	*bytes;
+		int		 reject;	/* at the first byte */
+	} special[] = {
+		{ "\x01", 1 }, { "\x1f", 1 }, { "\x80", 1 }, { "\xff", 1 },
+		{ "\xc3\xa9", 0 }, { "\x7f", 0 }, { "\\a", 0 },
+		{ "\\\"", 0 },
+	};
+	char		 buf[128];
+	size_t		 len, k, j, n, m, bad;
+	int		 rc, wrong = 0, cases = 0;
+
+	for (len = 0; len <= 40; len++)
+		for (k = 0; k <= len; k++)
+			for (j = 0; j < sizeof(special) / sizeof(special[0]);
+			    j++) {
+				m = strlen(special[j].bytes);
+				n = 0;
+				buf[n++] = '[';
+				buf[n++] = '"';
+				memset(buf + n, 'a', k);
+				n += k;
+				memcpy(buf + n, special[j].bytes, m);
+				n += m;
+				memset(buf + n, 'b', len - k);
+				n += len - k;
+				/* A control byte after it: still in the string. */
+				buf[n++] = special[j].reject ? 'c' : '\x02';
+				buf[n++] = '"';
+				buf[n++] = ']';
+				bad = 0;
+				rc = json_strict_scan(buf, n, &bad);
+				cases++;
+				if (rc != -1 || bad != (special[j].reject ?
+				    2 + k : n - 3))
+					wrong++;
+				/* Without the control byte: accepted or not. */
+				buf[n - 3] = 'c';
+				rc = json_strict_scan(buf, n, &bad);
+				if (rc != (special[j].reject ? -1 : 0))
+					wrong++;
+			}
+	ok(wrong == 0, "strict scan: %d strings, each special byte at every "
+	    "offset found (%d wrong)", cases, wrong);
+}
+
 int
 main(void)
 {
@@ -524,6 +578,7 @@ main(void)
 	test_iso8601();
 	test_order();
 	test_metrics();
+	test_strict_scan();
 	printf("1..%d\n", tests);
 	unlink(write_env("env", "", 0, 0600));
 	rmdir(dir);

@@ -12,6 +12,8 @@
  *
  * usage: json-parse count file
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +22,10 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+
+#ifdef HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 int
 main(int argc, char *argv[])
@@ -32,6 +38,10 @@ main(int argc, char *argv[])
 	long		 count, i;
 	int		 fd;
 
+#ifdef HAVE_MIMALLOC
+	/* Names the allocator, and keeps --as-needed from dropping it. */
+	fprintf(stderr, "json-parse: mimalloc %d\n", mi_version());
+#endif
 	if (argc != 3 || (count = strtol(argv[1], NULL, 10)) < 0) {
 		fprintf(stderr, "usage: json-parse count file\n");
 		return 2;

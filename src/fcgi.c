@@ -44,9 +44,10 @@ write_fcgi(void *ctx, const char *p, size_t len)
 }
 
 /*
- * SIGTERM, SIGINT and SIGHUP end the process at once while it waits in
- * accept, where nothing is in flight, and only after the response
- * otherwise.  A flag does that rather than a signal mask, so a request
+ * SIGTERM, SIGINT and SIGHUP end the process at once while it is in
+ * FCGX_Accept_r(), before anything of a request is handled (the web
+ * server then answers 502 and NSPS sends again), and only after the
+ * response otherwise.  A flag does that rather than a signal mask, so a request
  * costs no sigprocmask() pair; SA_RESTART keeps a signal from cutting
  * the request's reads and writes short.
  */

@@ -6,7 +6,7 @@
  * libpq, loaded with dlopen() only when DATABASE_URL chooses the
  * PostgreSQL store.  Linked in, it and the 26 libraries it needs
  * (OpenSSL, Kerberos, LDAP, GnuTLS...) were mapped and relocated by
- * every run, which made a one-shot CGI invocation cost 20 times the
+ * every run, which made a one-shot CGI invocation cost 15 times the
  * instructions and 4 times the memory of one without them.
  */
 #include "config.h"

@@ -45,7 +45,9 @@ connector() {
 	if [[ $output == *mimalloc* ]]; then
 		ldd "$CONNECTOR" | grep -q 'libmimalloc\.so'
 	else
-		! ldd "$CONNECTOR" | grep -q 'libmimalloc\.so'
+		if ldd "$CONNECTOR" | grep -q 'libmimalloc\.so'; then
+			fail_with "links mimalloc, but -V does not say so"
+		fi
 	fi
 	run "$CONNECTOR" -x
 	[ "$status" -eq 64 ]

@@ -124,7 +124,7 @@ run_pg(struct config *cfg, int once, int stats, int requeue, int migrate)
 	char		 err[MAX_PATH_LEN + 256];
 	int		 rc, ex;
 
-	if (pq_load(err, sizeof(err)) == -1) {
+	if (pq_load(cfg->database_url, err, sizeof(err)) == -1) {
 		dlog("DATABASE_URL: %s", err);
 		config_free(cfg);
 		return EX_CONFIG_CODE;

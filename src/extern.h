@@ -558,8 +558,8 @@ int	 pg_queue_open(struct queue *, const struct config *, unsigned int,
 	    void (*)(const char *, ...), char *, size_t, int *);
 int	 pg_migrate(const struct config *, char *, size_t, int *);
 
-/* pq.c: libpq, loaded at start-up when DATABASE_URL is set. */
-int	 pq_load(char *, size_t);
+/* pq.c: libpq, loaded at start-up when DATABASE_URL is set, which it checks. */
+int	 pq_load(const char *, char *, size_t);
 
 /* deliver.c: nsps-deliver's scheduler. */
 #define DPROG			"nsps-deliver"

@@ -211,7 +211,7 @@ main(int argc, char *argv[])
 		 * Without libpq no mode could store anything: every mode
 		 * stops, as FastCGI does on a bad setting.
 		 */
-		if (pq_load(err, sizeof(err)) == -1) {
+		if (pq_load(cfg.database_url, err, sizeof(err)) == -1) {
 			log_msg("DATABASE_URL: %s", err);
 			config_free(&cfg);
 			return EX_CONFIG_CODE;

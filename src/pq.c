@@ -70,11 +70,29 @@ resolve(void *h, struct pq *t)
 }
 
 /*
- * Loads libpq and fills pq, once, at start-up; 0, or -1 with why in
- * err.  The table stays empty unless every function was found.
+ * Whether libpq can parse the URL: a malformed one is a configuration
+ * error (78), where a connection that fails later is taken as the
+ * database being away (75).  libpq's own message is not repeated: it
+ * may quote the password.
+ */
+static int
+url_parses(const char *url)
+{
+	PQconninfoOption	*opts;
+
+	if ((opts = pq.conninfoParse(url, NULL)) == NULL)
+		return 0;
+	pq.conninfoFree(opts);
+	return 1;
+}
+
+/*
+ * Loads libpq and fills pq, once, at start-up, and checks that it can
+ * parse url; 0, or -1 with why in err.  The table stays empty unless
+ * every function was found.
  */
 int
-pq_load(char *err, size_t errlen)
+pq_load(const char *url, char *err, size_t errlen)
 {
 	static int	 loaded;
 	struct pq	 t;
@@ -82,7 +100,7 @@ pq_load(char *err, size_t errlen)
 	void		*h;
 
 	if (loaded)
-		return 0;
+		goto check;
 	if ((h = dlopen(PQ_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL ||
 	    resolve(h, &t) == -1) {
 		why = dlerror();
@@ -94,5 +112,11 @@ pq_load(char *err, size_t errlen)
 	}
 	pq = t;
 	loaded = 1;
+check:
+	if (!url_parses(url)) {
+		snprintf(err, errlen, "not a connection string or URI that "
+		    "libpq accepts");
+		return -1;
+	}
 	return 0;
 }

@@ -258,11 +258,21 @@ send() {
 	run --separate-stderr "$DELIVER" --migrate
 	[ "$status" -eq 78 ] || fail_with "--migrate: status $status: $stderr"
 	[[ $stderr != *wrong-secret-42* ]]
-	# A malformed URL is not repeated either.
+	# A malformed URL: a configuration error, in every program and
+	# mode, and not repeated either.
 	export DATABASE_URL="postgresql://nsps_pw:wrong-secret-42@/x?host=$PGHOST&bad%zz=1"
 	run --separate-stderr "$CONNECTOR" -s "$BATS_TEST_TMPDIR/sock"
-	[ "$status" -ne 0 ]
-	[[ $stderr != *wrong-secret-42* ]] || fail_with "$stderr"
+	[ "$status" -eq 78 ] || fail_with "status $status: $stderr"
+	[ "$stderr" = "nsps-connector: DATABASE_URL: not a connection string or URI that libpq accepts" ] ||
+	    fail_with "$stderr"
+	for args in "-- true" "--once -- true" --stats --migrate; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$DELIVER" $args
+		[ "$status" -eq 78 ] || fail_with "$args: status $status: $stderr"
+		[[ $stderr == *"DATABASE_URL: not a connection string or URI that libpq accepts"* ]] ||
+		    fail_with "$args: $stderr"
+		[[ $stderr != *wrong-secret-42* ]]
+	done
 	# Unreachable: temporary.
 	export DATABASE_URL="host=$BATS_TEST_TMPDIR/nowhere user=nsps_pw password=wrong-secret-42 dbname=x"
 	run --separate-stderr "$CONNECTOR" -s "$BATS_TEST_TMPDIR/sock"

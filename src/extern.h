@@ -349,7 +349,8 @@ void	 log_msg(const char *, ...)
 	    __attribute__((__format__(__printf__, 1, 2)));
 
 /* Transports. Each returns the process exit status. */
-int	 serve_fcgi(const struct config *, const struct sink *, int);
+int	 serve_fcgi(const struct config *, const struct sink *, const char *,
+	    int);
 int	 serve_cgi(const struct config *, const struct sink *);
 int	 serve_file(const struct config *, const struct sink *, int);
 const char *http_parse_head(char *, struct request *);

@@ -126,8 +126,15 @@ fill_request(struct request *req, FCGX_Request *fr)
 	req->read_ctx = fr->in;
 }
 
+/*
+ * Serves FastCGI on listen_fd, or on a socket bound to addr when it is
+ * not NULL.  The stop signals are set first: once the socket exists a
+ * web server or a test may send one, and the default action would end
+ * the process with 143 rather than 0.
+ */
 int
-serve_fcgi(const struct config *cfg, const struct sink *sink, int listen_fd)
+serve_fcgi(const struct config *cfg, const struct sink *sink,
+    const char *addr, int listen_fd)
 {
 	FCGX_Request	 fr;
 	struct request	 req;
@@ -138,6 +145,8 @@ serve_fcgi(const struct config *cfg, const struct sink *sink, int listen_fd)
 		log_msg("sigaction: %s", strerror(errno));
 		return 1;
 	}
+	if (addr != NULL && (listen_fd = listen_socket(addr)) == -1)
+		return 1;
 	if (state_init(&st) == -1 || FCGX_Init() != 0 ||
 	    FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_msg("FastCGI initialisation failed");

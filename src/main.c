@@ -118,9 +118,7 @@ run_fcgi(const struct config *cfg, const struct sink *sink,
 		log_msg("%s", pg_error(pg));
 		return pg_auth_failed(pg) ? EX_CONFIG_CODE : EX_TEMPFAIL_CODE;
 	}
-	if (addr != NULL && (fd = listen_socket(addr)) == -1)
-		return 1;
-	return serve_fcgi(cfg, sink, fd);
+	return serve_fcgi(cfg, sink, addr, fd);
 }
 
 int

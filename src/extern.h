@@ -387,6 +387,7 @@ struct spool {
 	pid_t		 pid;
 	unsigned	 seq;
 	int		 no_xattr;	/* metadata goes to meta/ */
+	int		 no_tmpfile;	/* bodies are named in tmp/ */
 	struct buf	 meta;
 	char		 path[MAX_PATH_LEN + 1];
 	char		 error[MAX_PATH_LEN + 256];	/* set: unusable */

@@ -8,17 +8,19 @@
  * per state, every step a link(2) or rename(2) so a crash at any point
  * leaves either nothing or a state nsps-deliver's recovery completes:
  *
- *   tmp/<id>,<pid>,<seq>,b   the body exactly as received, with its
+ *   (unnamed file in tmp/)   the body exactly as received, with its
  *                            metadata (JSON) in the extended attribute
  *                            user.nsps; one fsync(2) makes both durable
- *   ids/<id>                 link to the body: the dedupe gate.  link(2)
- *                            fails with EEXIST for the second copy, on
- *                            any connection, whatever the worker does
+ *   ids/<id>                 the first link to the body: the dedupe
+ *                            gate.  link(2) fails with EEXIST for the
+ *                            second copy, on any connection, whatever
+ *                            the worker does
  *   new/<id>                 second link to the body: handed to the worker
  *
- * The tmp link is then removed and ids/ fsync'd; only then is the event
- * answered 202.  That is two fsyncs an event, each guarding what a
- * power cut could otherwise lose:
+ * The body is an O_TMPFILE file, so a store that dies before the gate
+ * leaves nothing behind and tmp/ itself is never written.  Then ids/ is
+ * fsync'd; only then is the event answered 202.  That is two fsyncs an
+ * event, each guarding what a power cut could otherwise lose:
  *
  *   fsync(body)   before the gate, so no name, ever, points at a body
  *                 that is not whole: a marker that outlived a crash
@@ -26,16 +28,20 @@
  *   fsync(ids/)   before the 202: the marker, the one name from which
  *                 nsps-deliver's recovery can rebuild every other.
  *
- * new/ and tmp/ are not fsync'd: a new/ link lost to a crash leaves a
- * marker with one link, and a tmp link that comes back shares its
- * inode with the marker; recovery relinks the first into new/ and
- * removes the second (see nsps-deliver(8)).  At rest an accepted
- * event's body has exactly two links: ids/<id> and the state folder it
- * is in.
+ * new/ is not fsync'd: a new/ link lost to a crash leaves a marker with
+ * one link, which recovery links into new/ again (see nsps-deliver(8)).
+ * At rest an accepted event's body has exactly two links: ids/<id> and
+ * the state folder it is in.
  *
- * Where the filesystem has no room for the attribute (or none at all),
- * the metadata goes to tmp/<id>,<pid>,<seq>,m instead, is fsync'd, and
- * is renamed into meta/<id> after the gate; meta/ is then fsync'd too.
+ * Where the file system has no O_TMPFILE (or no /proc to link one
+ * through), the body is tmp/<id>,<pid>,<seq>,b instead, and its tmp/
+ * name is removed after the link into new/; that unlink is not fsync'd
+ * either, and a tmp link that comes back shares its inode with the
+ * marker, which recovery knows.  Where the file system has no room for
+ * the attribute (or none at all), the metadata goes to
+ * tmp/<id>,<pid>,<seq>,m, is fsync'd, and is renamed into meta/<id>
+ * after the gate; the body is then named in tmp/ as well, so recovery
+ * finds the two together, and meta/ is fsync'd too.
  *
  * A failure before the gate removes what was written; past it nothing
  * is undone, because a concurrent copy may already have been answered
@@ -117,6 +123,9 @@ spool_open(struct spool *sp, const char *path)
 		    faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) == -1)
 			return set_error(sp, spool_dirs[i], errno);
 	}
+	/* An unnamed body is linked through /proc: see body_link(). */
+	if (faccessat(AT_FDCWD, "/proc/self/fd", X_OK, 0) == -1)
+		sp->no_tmpfile = 1;
 	return 0;
 }
 
@@ -144,13 +153,11 @@ failed(char *why, size_t whylen, const char *what, int err)
 }
 
 /*
- * Creates dir/name exclusively and writes data to disk, with the
- * metadata in its extended attribute when meta is given; *sidecar says
- * when that could not be done, and the metadata needs a file.
+ * Creates dir/name exclusively and writes data to disk: the metadata
+ * file, where the body's attribute cannot carry it.
  */
 static int
-write_file(struct spool *sp, int dir, const char *name, const char *data,
-    size_t len, const struct buf *meta, int *sidecar)
+write_file(int dir, const char *name, const char *data, size_t len)
 {
 	int	 fd, save;
 
@@ -158,31 +165,100 @@ write_file(struct spool *sp, int dir, const char *name, const char *data,
 	    O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
+	if (write_all(fd, data, len) == -1 || fsync(fd) == -1 ||
+	    close(fd) == -1) {
+		save = errno != 0 ? errno : EIO;
+		close(fd);
+		unlinkat(dir, name, 0);
+		errno = save;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The body's file: unnamed (O_TMPFILE) where the file system has them,
+ * so a store that dies before the gate leaves nothing, and tmp/'s
+ * directory is neither written nor locked; tmp/<bname> otherwise.
+ */
+static int
+body_open(struct spool *sp, const char *bname, int *named)
+{
+	int	 fd;
+
+	if (!sp->no_tmpfile) {
+		fd = openat(sp->fd[SPOOL_TMP], ".", O_TMPFILE | O_WRONLY |
+		    O_CLOEXEC, 0600);
+		if (fd != -1) {
+			*named = 0;
+			return fd;
+		}
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+			return -1;
+		sp->no_tmpfile = 1;
+	}
+	*named = 1;
+	return openat(sp->fd[SPOOL_TMP], bname, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/*
+ * Links the body's file as dir/name: by its tmp/ name, or, unnamed, by
+ * its descriptor's /proc link, which linkat(2) follows without the
+ * privilege AT_EMPTY_PATH would need.
+ */
+static int
+body_link(struct spool *sp, int fd, int named, const char *bname, int dir,
+    const char *name)
+{
+	char	 path[64];
+
+	if (named)
+		return linkat(sp->fd[SPOOL_TMP], bname, dir, name, 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, path, dir, name, AT_SYMLINK_FOLLOW);
+}
+
+/*
+ * Writes the body with its metadata in the extended attribute and makes
+ * both durable; *sidecar says when the attribute could not be set and
+ * the metadata needs a file, and then the body is named in tmp/ too, so
+ * that recovery finds the two side by side.  Returns the open file for
+ * the gate to link, or -1 with nothing left behind.
+ */
+static int
+body_write(struct spool *sp, const char *bname, const char *data,
+    size_t len, int *named, int *sidecar)
+{
+	int	 fd, save;
+
+	if ((fd = body_open(sp, bname, named)) == -1)
+		return -1;
 	if (write_all(fd, data, len) == -1)
 		goto fail;
-	if (meta != NULL && !sp->no_xattr &&
-	    fsetxattr(fd, META_XATTR, meta->data, meta->len, 0) == -1) {
+	if (!sp->no_xattr &&
+	    fsetxattr(fd, META_XATTR, sp->meta.data, sp->meta.len, 0) == -1) {
 		/* No attributes here at all, or no room for this one. */
 		if (errno == ENOTSUP)
 			sp->no_xattr = 1;
 		else if (errno != E2BIG && errno != ENOSPC && errno != ERANGE)
 			goto fail;
 		*sidecar = 1;
-	} else if (meta != NULL)
+	} else
 		*sidecar = sp->no_xattr;
+	if (*sidecar && !*named) {
+		if (body_link(sp, fd, 0, NULL, sp->fd[SPOOL_TMP], bname) == -1)
+			goto fail;
+		*named = 1;
+	}
 	if (fsync(fd) == -1)
 		goto fail;
-	if (close(fd) == -1) {
-		save = errno;
-		unlinkat(dir, name, 0);
-		errno = save;
-		return -1;
-	}
-	return 0;
+	return fd;
 fail:
 	save = errno != 0 ? errno : EIO;
 	close(fd);
-	unlinkat(dir, name, 0);
+	if (*named)
+		unlinkat(sp->fd[SPOOL_TMP], bname, 0);
 	errno = save;
 	return -1;
 }
@@ -260,7 +336,7 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	struct stat	 st;
 	char		 id[SPOOL_ID_MAX + 1], bname[SPOOL_ID_MAX + 64];
 	char		 mname[SPOOL_ID_MAX + 64];
-	int		 tmp = sp->fd[SPOOL_TMP], err, sidecar = 0;
+	int		 tmp = sp->fd[SPOOL_TMP], fd, err, named, sidecar = 0;
 
 	if (sp->error[0] != '\0') {
 		snprintf(why, whylen, "%s", sp->error);
@@ -284,17 +360,22 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	    sp->seq);
 	if (build_meta(&sp->meta, ev, req, len) == -1)
 		return failed(why, whylen, "metadata", ENOMEM);
-	if (write_file(sp, tmp, bname, body, len, &sp->meta, &sidecar) == -1)
+	if ((fd = body_write(sp, bname, body, len, &named, &sidecar)) == -1)
 		return failed(why, whylen, "tmp", errno);
-	if (sidecar && write_file(sp, tmp, mname, sp->meta.data, sp->meta.len,
-	    NULL, NULL) == -1) {
+	if (sidecar && write_file(tmp, mname, sp->meta.data,
+	    sp->meta.len) == -1) {
 		err = errno;
+		close(fd);
 		unlinkat(tmp, bname, 0);
 		return failed(why, whylen, "tmp", err);
 	}
-	if (linkat(tmp, bname, sp->fd[SPOOL_IDS], id, 0) == -1) {
-		err = errno;
-		unlinkat(tmp, bname, 0);
+	err = body_link(sp, fd, named, bname, sp->fd[SPOOL_IDS], id) == -1 ?
+	    errno : 0;
+	/* fsync(2) has reported any write error: nothing is left to check. */
+	close(fd);
+	if (err != 0) {
+		if (named)
+			unlinkat(tmp, bname, 0);
 		if (sidecar)
 			unlinkat(tmp, mname, 0);
 		if (err == EEXIST)
@@ -304,13 +385,13 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	/*
 	 * Past the gate nothing is undone: a concurrent copy may already
 	 * have been answered 200 on the strength of this one.  On failure
-	 * the tmp links stay, and nsps-deliver's recovery moves them on.
+	 * what was linked stays, and nsps-deliver's recovery moves it on.
 	 */
 	if (sidecar && renameat(tmp, mname, sp->fd[SPOOL_META], id) == -1)
 		return failed(why, whylen, "meta", errno);
-	if (linkat(tmp, bname, sp->fd[SPOOL_NEW], id, 0) == -1)
+	if (linkat(sp->fd[SPOOL_IDS], id, sp->fd[SPOOL_NEW], id, 0) == -1)
 		return failed(why, whylen, "new", errno);
-	if (unlinkat(tmp, bname, 0) == -1)
+	if (named && unlinkat(tmp, bname, 0) == -1)
 		return failed(why, whylen, "tmp", errno);
 	/* The one directory a 202 needs on disk: see the top of the file. */
 	if (fsync(sp->fd[SPOOL_IDS]) == -1)

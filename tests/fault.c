@@ -14,8 +14,11 @@
  *   NSPS_FAULT_NOXATTR=1                       every fsetxattr fails with
  *                                              ENOTSUP, as on a file
  *                                              system without them
+ *   NSPS_FAULT_NOTMPFILE=1                     every O_TMPFILE open fails
+ *                                              with EOPNOTSUPP, likewise
  *
- * write and open fail only on regular files and only when creating, so
+ * write and open fail only on regular files and only when creating (an
+ * O_TMPFILE open creates too), so
  * the response and the log still get out; open never fails on the
  * metrics counters file, which is not the spool's.
  */
@@ -114,7 +117,12 @@ openat(int dfd, const char *path, int flags, ...)
 	if (real == NULL)
 		real = (int (*)(int, const char *, int, ...))
 		    dlsym(RTLD_NEXT, "openat");
-	if (flags & O_CREAT) {
+	if ((flags & O_TMPFILE) == O_TMPFILE &&
+	    getenv("NSPS_FAULT_NOTMPFILE") != NULL) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
 		va_start(ap, flags);
 		mode = (mode_t)va_arg(ap, int);
 		va_end(ap);

@@ -123,31 +123,42 @@ assert_spool_empty() {
 	assert_log "SPOOL_DIR: $BATS_TEST_TMPDIR/missing: open"
 }
 
-# NOXATTR= (attributes work) or NOXATTR=1 (metadata in meta/): the two
-# ways the connector stores an event.
+# The three ways the connector stores an event: an unnamed body with
+# its metadata in an attribute (neither set), a body named in tmp/
+# where there is no O_TMPFILE (NOTMPFILE=1), and metadata in meta/
+# where attributes are missing (NOXATTR=1).
 fault_env() {
 	local call=$1 skip=$2
 	shift 2
 	printf '%s\n' LD_PRELOAD="$NSPS_FAULT_SO" NSPS_FAULT="$call" \
-	    NSPS_FAULT_SKIP="$skip" ${NOXATTR:+NSPS_FAULT_NOXATTR=1} "$@"
+	    NSPS_FAULT_SKIP="$skip" ${NOXATTR:+NSPS_FAULT_NOXATTR=1} \
+	    ${NOTMPFILE:+NSPS_FAULT_NOTMPFILE=1} "$@"
+}
+
+# The way in use, in the ids it stores: "", "n" or "x".
+mode() {
+	printf '%s' "${NOTMPFILE:+n}${NOXATTR:+x}"
 }
 
 # The calls of one store before the dedupe gate, for each way.
 early_calls() {
-	if [ -z "${NOXATTR:-}" ]; then
-		printf '%s\n' 'open 0' 'write 0' 'setxattr 0' 'fsync 0' 'link 0'
+	if [ -n "${NOXATTR:-}" ]; then
+		# The unnamed body is named in tmp/ beside its metadata.
+		printf '%s\n' 'open 0' 'write 0' 'link 0' 'fsync 0' 'open 1' \
+		    'write 1' 'fsync 1' 'link 1'
 	else
-		printf '%s\n' 'open 0' 'write 0' 'fsync 0' 'open 1' 'write 1' \
-		    'fsync 1' 'link 0'
+		printf '%s\n' 'open 0' 'write 0' 'setxattr 0' 'fsync 0' 'link 0'
 	fi
 }
 
 # And after it: what fails there leaves a whole copy for recovery.
 late_calls() {
-	if [ -z "${NOXATTR:-}" ]; then
+	if [ -n "${NOXATTR:-}" ]; then
+		printf '%s\n' 'rename 0' 'link 2' 'unlink 0' 'fsync 2' 'fsync 3'
+	elif [ -n "${NOTMPFILE:-}" ]; then
 		printf '%s\n' 'link 1' 'unlink 0' 'fsync 1'
 	else
-		printf '%s\n' 'rename 0' 'link 1' 'unlink 0' 'fsync 2' 'fsync 3'
+		printf '%s\n' 'link 1' 'fsync 1'
 	fi
 }
 
@@ -156,17 +167,17 @@ faults_before_gate() {
 	while read -r call skip; do
 		n=$((n + 1))
 		mapfile -t env < <(fault_env "$call" "$skip")
-		post_spooled "fault$NOXATTR-$n" "${env[@]}"
+		post_spooled "fault$(mode)-$n" "${env[@]}"
 		assert_error 503 SERVICE_ERROR || return 1
 		assert_header 'Retry-After: 30' || return 1
 		assert_log "spool: " || return 1
-		[ ! -e "$SPOOL/new/fault$NOXATTR-$n" ] || fail_with "$call $skip: in new/" || return 1
-		[ ! -e "$SPOOL/ids/fault$NOXATTR-$n" ] || fail_with "$call $skip: a marker was left" || return 1
+		[ ! -e "$SPOOL/new/fault$(mode)-$n" ] || fail_with "$call $skip: in new/" || return 1
+		[ ! -e "$SPOOL/ids/fault$(mode)-$n" ] || fail_with "$call $skip: a marker was left" || return 1
 		[ -z "$(ls "$SPOOL/tmp")" ] || fail_with "$call $skip: tmp/ not empty" || return 1
 		# The client's retry, without the fault, is stored.
-		post_spooled "fault$NOXATTR-$n" $(fault_env none 0)
+		post_spooled "fault$(mode)-$n" $(fault_env none 0)
 		assert_status 202 || return 1
-		check_new_file "$SPOOL" "fault$NOXATTR-$n" || fail_with "$call $skip" || return 1
+		check_new_file "$SPOOL" "fault$(mode)-$n" || fail_with "$call $skip" || return 1
 	done < <(early_calls)
 	[ "$n" -gt 4 ]
 }
@@ -174,36 +185,43 @@ faults_before_gate() {
 @test "spool: write, fsync, open, setxattr and link failures are 503, never 2xx" {
 	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
 	NOXATTR= faults_before_gate
+	NOTMPFILE=1 faults_before_gate
 	NOXATTR=1 faults_before_gate
 	# Metadata kept in meta/ where attributes are missing.
-	[ -s "$SPOOL/meta/fault1-1" ] && [ ! -e "$SPOOL/meta/fault-1" ]
+	[ -s "$SPOOL/meta/faultx-1" ] && [ ! -e "$SPOOL/meta/fault-1" ] &&
+	    [ ! -e "$SPOOL/meta/faultn-1" ]
 }
 
 faults_past_gate() {
 	local n=0 call skip env id
 	while read -r call skip; do
 		n=$((n + 1))
-		id=late$NOXATTR-$n
+		id=late$(mode)-$n
 		mapfile -t env < <(fault_env "$call" "$skip")
 		post_spooled "$id" "${env[@]}"
 		assert_error 503 SERVICE_ERROR || return 1
 		# Nothing partial in new/: absent, or the whole event.
 		if [ -e "$SPOOL/new/$id" ]; then
 			check_new_file "$SPOOL" "$id" || return 1
-		else
+		elif [ -n "$NOXATTR$NOTMPFILE" ]; then
 			# The complete copy waits in tmp/ beside its marker.
 			[ "$(find "$SPOOL/tmp" -samefile "$SPOOL/ids/$id" | wc -l)" = 1 ] ||
 			    fail_with "$call $skip: no copy in tmp/" || return 1
+		else
+			# The marker is the copy's only name.
+			[ "$(stat -c %h "$SPOOL/ids/$id")" = 1 ] ||
+			    fail_with "$call $skip: the marker is not alone" || return 1
 		fi
 		post_spooled "$id"
 		assert_status 200 || return 1
 	done < <(late_calls)
-	[ "$n" -gt 2 ]
+	[ "$n" -ge 2 ]
 }
 
 @test "spool: failures past the dedupe gate are 503 and leave the copy to recovery" {
 	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
 	NOXATTR= faults_past_gate
+	NOTMPFILE=1 faults_past_gate
 	NOXATTR=1 faults_past_gate
 }
 
@@ -229,18 +247,21 @@ kills_between_steps() {
 	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
 	n=0
 	NOXATTR= kills_between_steps
-	xattr_kills=$n
+	unnamed_kills=$n
+	NOTMPFILE=1 kills_between_steps
+	named_kills=$n
 	NOXATTR=1 kills_between_steps
-	[ "$xattr_kills" -eq 8 ] && [ "$n" -eq 20 ]
+	[ "$unnamed_kills" -eq 7 ] && [ "$named_kills" -eq 15 ] && [ "$n" -eq 28 ]
 	# The worker's recovery finishes every copy; each is handled once,
 	# and is told the metadata the connector kept.
 	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --once -- /bin/sh -c \
 	    'echo "$NSPS_EVENT_ID $NSPS_EVENT_TYPE" >> "$0"' "$BATS_TEST_TMPDIR/delivered"
 	[ "$status" -eq 0 ]
-	# Killed before the link into new/: only tmp/ and ids/ hold it.
-	assert_log "kill-6: recovered from tmp/"
-	assert_log "kill-16: recovered from tmp/"
-	assert_log "kill-17: recovered from tmp/"
+	# Killed before the link into new/: only ids/ holds it, or tmp/ too.
+	assert_log "kill-6: recovered from ids/"
+	assert_log "kill-13: recovered from tmp/"
+	assert_log "kill-24: recovered from tmp/"
+	assert_log "kill-25: recovered from tmp/"
 	[ "$(sort "$BATS_TEST_TMPDIR/delivered")" = "$(printf 'kill-%s SIM/Updated\n' $(seq "$n") | sort)" ]
 	[ -z "$(find "$SPOOL/tmp" "$SPOOL/new" "$SPOOL/cur" -type f)" ]
 	for i in $(seq "$n"); do

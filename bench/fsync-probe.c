@@ -9,9 +9,18 @@
  * rename(2) it into new/, fsync new/.  The events per second of all the
  * processes together are what bench/durable sets the spool against.
  *
- * usage: fsync-probe [-n procs] [-t seconds] bodyfile dir
+ * With -l, the least a log-structured spool would do instead: before
+ * the start, log/<i> is written for each process, SEGMENT bytes of
+ * zeros, and fsync'd;
+ * then, timed, it writes the body over the next bytes of that file and
+ * fdatasync(2)s it, as a database's WAL is written, starting over at
+ * the file's end.  No inode or directory changes: one data write and
+ * one cache flush an event.
+ *
+ * usage: fsync-probe [-l] [-n procs] [-t seconds] bodyfile dir
  * Prints "events=N seconds=S rate=R procs=P bytes=B" on success; the
- * files are left in dir/new for the caller to count and remove.
+ * files are left in dir/new (dir/log with -l) for the caller to count
+ * and remove.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +35,7 @@
 
 #define MAX_PROCS	256
 #define MAX_BODY	(1024 * 1024)
+#define SEGMENT		(32 * 1024 * 1024)
 
 struct result {
 	unsigned long long	 events;
@@ -90,6 +100,49 @@ probe(int tmp, int new, const char *body, size_t len, double seconds)
 	return r;
 }
 
+/* Writes the whole segment once, so that later writes change no metadata. */
+static int
+log_prepare(int logdir, int n)
+{
+	static char	 zeros[1024 * 1024];
+	char		 name[64];
+	int		 fd, i;
+
+	snprintf(name, sizeof(name), "%d", n);
+	fd = openat(logdir, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	for (i = 0; i < SEGMENT / (int)sizeof(zeros); i++)
+		if (write_all(fd, zeros, sizeof(zeros)) == -1)
+			return -1;
+	if (fsync(fd) == -1 || fsync(logdir) == -1)
+		return -1;
+	return fd;
+}
+
+/* One process's loop with -l: an append and an fdatasync an event. */
+static struct result
+probe_log(int fd, const char *body, size_t len, double seconds)
+{
+	struct result	 r = { 0, 0 };
+	double		 end = now() + seconds;
+	off_t		 off = 0;
+
+	while (now() < end) {
+		if (off + (off_t)len > SEGMENT)
+			off = 0;
+		if (pwrite(fd, body, len, off) != (ssize_t)len ||
+		    fdatasync(fd) == -1) {
+			r.error = errno != 0 ? errno : EIO;
+			break;
+		}
+		off += (off_t)len;
+		r.events++;
+	}
+	return r;
+}
+
 static int
 open_dir(int root, const char *name)
 {
@@ -105,7 +158,7 @@ open_dir(int root, const char *name)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: fsync-probe [-n procs] [-t seconds] "
+	fprintf(stderr, "usage: fsync-probe [-l] [-n procs] [-t seconds] "
 	    "bodyfile dir\n");
 	exit(2);
 }
@@ -123,11 +176,14 @@ main(int argc, char *argv[])
 	long		 procs = 2;
 	pid_t		 pids[MAX_PROCS];
 	int		 go[2], out[2], ch, fd, root, tmp, new, status, i;
-	int		 failed = 0;
+	int		 failed = 0, log = 0, logdir = -1, seg[MAX_PROCS];
 	char		 c;
 
-	while ((ch = getopt(argc, argv, "n:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "ln:t:")) != -1) {
 		switch (ch) {
+		case 'l':
+			log = 1;
+			break;
 		case 'n':
 			procs = strtol(optarg, &end, 10);
 			if (*end != '\0' || procs < 1 || procs > MAX_PROCS)
@@ -158,6 +214,12 @@ main(int argc, char *argv[])
 		die(argv[1]);
 	tmp = open_dir(root, "tmp");
 	new = open_dir(root, "new");
+	if (log) {
+		logdir = open_dir(root, "log");
+		for (i = 0; i < procs; i++)
+			if ((seg[i] = log_prepare(logdir, i)) == -1)
+				die("log");
+	}
 
 	/* The children start together, when "go" is closed. */
 	if (pipe(go) == -1 || pipe(out) == -1)
@@ -170,7 +232,10 @@ main(int argc, char *argv[])
 			close(out[0]);
 			if (read(go[0], &c, 1) == -1)
 				_exit(1);
-			r = probe(tmp, new, body, len, seconds);
+			if (log)
+				r = probe_log(seg[i], body, len, seconds);
+			else
+				r = probe(tmp, new, body, len, seconds);
 			/* Smaller than PIPE_BUF: one write, never split. */
 			if (write(out[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
 				_exit(1);

@@ -165,10 +165,15 @@ write_file(int dir, const char *name, const char *data, size_t len)
 	    O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
-	if (write_all(fd, data, len) == -1 || fsync(fd) == -1 ||
-	    close(fd) == -1) {
+	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
 		save = errno != 0 ? errno : EIO;
 		close(fd);
+		unlinkat(dir, name, 0);
+		errno = save;
+		return -1;
+	}
+	if (close(fd) == -1) {
+		save = errno;
 		unlinkat(dir, name, 0);
 		errno = save;
 		return -1;

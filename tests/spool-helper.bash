@@ -76,13 +76,18 @@ spool_meta() {
 
 # check_new_file SPOOL ID: new/ID is the complete event, the same file
 # as its dedupe marker.  No forks: it runs for every stored event.
+# check_whole FILE ID: FILE is minimal_event ID, whole.
+check_whole() {
+	local content= want
+	IFS= read -r -d '' content < "$1" || true
+	printf -v want '{"event_id":"%s","data":{"event_type":"SIM/Updated"},"pb_data":{"account_info":{"bill_status":"open"}}}' "$2"
+	[ "$content" = "$want" ] || { echo "$2: ${1%/*}/ holds something else"; return 1; }
+}
+
 check_new_file() {
-	local spool=$1 id=$2 content= want
+	local spool=$1 id=$2
 	[ -f "$spool/new/$id" ] || { echo "$id: not in new/"; return 1; }
-	IFS= read -r -d '' content < "$spool/new/$id" || true
-	printf -v want '{"event_id":"%s","data":{"event_type":"SIM/Updated"},"pb_data":{"account_info":{"bill_status":"open"}}}' "$id"
-	[ "$content" = "$want" ] ||
-	    { echo "$id: new/ holds something else"; return 1; }
+	check_whole "$spool/new/$id" "$id" || return 1
 	[ "$spool/new/$id" -ef "$spool/ids/$id" ] ||
 	    { echo "$id: marker is another file"; return 1; }
 }

@@ -363,7 +363,8 @@ kill_connectors() {
 	other=$(grep -vc '^20[02] ' "$BATS_TEST_TMPDIR/codes" || true)
 	innew=$(ls "$SPOOL/new" | wc -l)
 	intmp=$(find "$SPOOL/tmp" -name '*,b' -links +1 | wc -l)
-	echo "# $sent requests in $round rounds, $kills connectors killed: $c202 answered 202, $c200 answered 200, $other failed; $innew events in new/, $intmp complete in tmp/ for recovery" >&3
+	alone=$(find "$SPOOL/ids" -type f -links 1 | wc -l)
+	echo "# $sent requests in $round rounds, $kills connectors killed: $c202 answered 202, $c200 answered 200, $other failed; $innew events in new/, $intmp complete in tmp/ and $alone markers alone for recovery" >&3
 	[ "$kills" -ge 10 ] || fail_with "only $kills kills: the test did not test"
 	[ "$sent" -eq $((round * 600)) ]
 	# Every 202 is in new/ exactly once, complete.
@@ -371,9 +372,14 @@ kill_connectors() {
 	for id in $(awk '$1 == 202 { print $2 }' "$BATS_TEST_TMPDIR/codes"); do
 		check_new_file "$SPOOL" "$id" || return 1
 	done
-	# Every 200 is in new/, or complete in tmp/ beside its marker.
+	# Every 200 is in new/, or complete in tmp/ beside its marker, or
+	# (killed between the gate and new/) the whole marker alone.
 	for id in $(awk '$1 == 200 { print $2 }' "$BATS_TEST_TMPDIR/codes" | sort -u); do
 		[ -e "$SPOOL/new/$id" ] && { check_new_file "$SPOOL" "$id" || return 1; continue; }
+		if [ "$(stat -c %h "$SPOOL/ids/$id")" = 1 ]; then
+			check_whole "$SPOOL/ids/$id" "$id" || return 1
+			continue
+		fi
 		[ "$(find "$SPOOL/tmp" -samefile "$SPOOL/ids/$id" | wc -l)" = 1 ] ||
 		    fail_with "$id answered 200 but is nowhere" || return 1
 	done

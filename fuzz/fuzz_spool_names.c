@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "extern.h"
+#include "spool.h"
 #include "common.h"
 
 int

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "extern.h"
+#include "spool.h"
 
 static void
 usage(FILE *fp)

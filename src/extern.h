@@ -403,14 +403,6 @@ long	 spool_backlog(void *);
  * The queue nsps-deliver works from.  A store implements these; the
  * scheduler in deliver.c knows nothing else of it.
  */
-struct status {			/* what is kept of an event's attempts */
-	size_t		 attempts;
-	long long	 first_ms;	/* first attempt, wall clock */
-	long long	 next_ms;	/* when the next is due, if waiting */
-	long long	 pid;		/* the handler running it, if any */
-	long long	 pid_start;	/* and its start, in boot ticks */
-};
-
 /* A claimed event, handed to its handler. */
 struct delivery {
 	char		 id[SPOOL_ID_MAX + 1];
@@ -512,40 +504,14 @@ struct queue {
 extern const char *const queue_state_names[QSTATE_COUNT];
 
 void	 delivery_free(struct delivery *);
-int	 status_parse(const char *, size_t, struct status *);
 
-/* The spool as a queue: sorted lists of ids, filled from the folders. */
-struct id_entry {
-	char		*id;
-	long long	 key;		/* arrival or due, wall ms */
-	int		 parsed;	/* okey and version are known */
-	char		*okey;		/* NULL: not ordered */
-	struct version	 version;
-};
-
-struct id_list {
-	struct id_entry	*e;
-	size_t		 n, next, cap;
-};
-
-struct spool_queue {
-	struct spool	 sp;
-	struct id_list	 fresh;		/* new/, oldest first */
-	struct id_list	 retries;	/* retry/, due first */
-	int		 fresh_dirty;	/* read new/ again */
-	int		 ifd;		/* inotify on new/ */
-	int		 lock;
-	const struct config *cfg;	/* ORDER's paths */
-	void		(*log)(const char *, ...)
-			    __attribute__((__format__(__printf__, 1, 2)));
-};
+struct spool_queue;
 
 #define QUEUE_WORK		0x1	/* claim events: take the lock */
 #define QUEUE_WATCH		0x2	/* be told of new events */
 
 int	 spool_queue_open(struct spool_queue *, struct queue *, const char *,
 	    unsigned int, void (*)(const char *, ...), char *, size_t, int *);
-int	 tmp_name_parse(const char *, char *, size_t, long *, char *);
 
 /* pg.c: the store on PostgreSQL (DATABASE_URL). */
 struct pg;

@@ -23,6 +23,7 @@
 #include <json-c/json.h>
 
 #include "extern.h"
+#include "spool.h"
 
 static int	 tests, failures;
 

@@ -1,0 +1,59 @@
+/*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
+ * The spool's own: shared by spool.c (the format and the connector's
+ * store) and spool_queue.c (nsps-deliver's queue), and by the tests of
+ * their parsers.  Nothing else needs it.
+ */
+#ifndef NSPS_SPOOL_H
+#define NSPS_SPOOL_H
+
+/* The metadata keys nsps-deliver reads back. */
+#define META_TYPE		"event_type"
+#define META_BILL		"bill_status"
+#define META_TRACE		"trace_id"
+#define META_REQUEST		"request_id"
+#define META_XATTR		"user.nsps"
+
+/* What is kept of an event's attempts: status/<id>. */
+struct status {
+	size_t		 attempts;
+	long long	 first_ms;	/* first attempt, wall clock */
+	long long	 next_ms;	/* when the next is due, if waiting */
+	long long	 pid;		/* the handler running it, if any */
+	long long	 pid_start;	/* and its start, in boot ticks */
+};
+
+int	 status_parse(const char *, size_t, struct status *);
+
+/* The spool as a queue: sorted lists of ids, filled from the folders. */
+struct id_entry {
+	char		*id;
+	long long	 key;		/* arrival or due, wall ms */
+	int		 parsed;	/* okey and version are known */
+	char		*okey;		/* NULL: not ordered */
+	struct version	 version;
+};
+
+struct id_list {
+	struct id_entry	*e;
+	size_t		 n, next, cap;
+};
+
+struct spool_queue {
+	struct spool	 sp;
+	struct id_list	 fresh;		/* new/, oldest first */
+	struct id_list	 retries;	/* retry/, due first */
+	int		 fresh_dirty;	/* read new/ again */
+	int		 ifd;		/* inotify on new/ */
+	int		 lock;
+	const struct config *cfg;	/* ORDER's paths */
+	void		(*log)(const char *, ...)
+			    __attribute__((__format__(__printf__, 1, 2)));
+};
+
+int	 tmp_name_parse(const char *, char *, size_t, long *, char *);
+
+#endif /* NSPS_SPOOL_H */

@@ -1,0 +1,1154 @@
+/*
+ * Copyright (c) 2026 The nsps-connector authors
+ * SPDX-License-Identifier: ISC (see LICENSE)
+ */
+/*
+ * The worker's side: nsps-deliver's queue on the spool.  The folders
+ * after new/ are its own:
+ *
+ *   cur/<id>      claimed, a handler is running on it
+ *   retry/<id>    failed temporarily, waiting for its next attempt
+ *   done/<id>     handled; kept, with its marker, for the retention
+ *   failed/<id>   given up on; status/<id> says why
+ *   status/<id>   attempts so far, the next attempt, the last result,
+ *                 the running handler's pid and start time
+ *   applied/<key> the newest version applied for an ORDER key, and by
+ *                 which event: written whole and fsync'd after the
+ *                 handler's exit 0, before the move to done/
+ *
+ * Every move is a rename(2), so the body keeps its two links (ids/ and
+ * one folder).  A worker killed at any moment leaves events in cur/;
+ * the next one moves them back to new/ before anything else.
+ */
+
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "extern.h"
+#include "spool.h"
+
+#define TMP_GRACE_MS		(15LL * 60 * 1000)
+
+static long long
+wall_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long
+mtime_ms(const struct stat *st)
+{
+	return (long long)st->st_mtim.tv_sec * 1000 +
+	    st->st_mtim.tv_nsec / 1000000;
+}
+
+/* A whole decimal number, nothing before or after it. */
+static int
+parse_number(const char *s, size_t len, long long *out)
+{
+	long long	 v = 0;
+	size_t		 i;
+
+	if (len == 0 || len > 18)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+is_key(const char *p, const char *end, const char *key)
+{
+	return (size_t)(end - p) == strlen(key) &&
+	    memcmp(p, key, (size_t)(end - p)) == 0;
+}
+
+/*
+ * Parses a status record: "key value" lines up to "stderr:", whose
+ * numbers must be whole and unsigned.  Other keys (result, newer) are
+ * skipped, so a newer worker may add some.  Returns 0, or -1 when it is malformed.
+ */
+int
+status_parse(const char *buf, size_t len, struct status *st)
+{
+	const char	*p = buf, *end = buf + len, *eol, *sp;
+	long long	 v;
+
+	memset(st, 0, sizeof(*st));
+	for (; p < end; p = eol + 1) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		if ((size_t)(eol - p) == 7 && memcmp(p, "stderr:", 7) == 0)
+			return 0;
+		if ((sp = memchr(p, ' ', (size_t)(eol - p))) == NULL)
+			return -1;
+		if (!is_key(p, sp, "attempts") && !is_key(p, sp, "first") &&
+		    !is_key(p, sp, "next") && !is_key(p, sp, "pid") &&
+		    !is_key(p, sp, "started"))
+			continue;
+		if (parse_number(sp + 1, (size_t)(eol - sp - 1), &v) == -1)
+			return -1;
+		if (is_key(p, sp, "attempts"))
+			st->attempts = (size_t)v;
+		else if (is_key(p, sp, "first"))
+			st->first_ms = v;
+		else if (is_key(p, sp, "next"))
+			st->next_ms = v;
+		else if (is_key(p, sp, "pid"))
+			st->pid = v;
+		else
+			st->pid_start = v;
+	}
+	return 0;
+}
+
+/* status/<id>; an absent record is a first attempt. */
+static void
+status_read(struct spool_queue *q, const char *id, struct status *st)
+{
+	char	 buf[512];
+	ssize_t	 n;
+	int	 fd;
+
+	memset(st, 0, sizeof(*st));
+	if ((fd = openat(q->sp.fd[SPOOL_STATUS], id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	/* Only the head is read: the stderr tail may be cut anywhere. */
+	if (n > 0 && (size_t)n == sizeof(buf)) {
+		const char *nl = memrchr(buf, '\n', sizeof(buf));
+
+		n = nl == NULL ? -1 : (ssize_t)(nl - buf);
+	}
+	if (n <= 0 || status_parse(buf, (size_t)n, st) == -1) {
+		q->log("%s: status record unreadable; counted as new", id);
+		memset(st, 0, sizeof(*st));
+	}
+}
+
+/* Replaces status/<id> whole, through a hidden temporary name. */
+static int
+status_write(struct spool_queue *q, const char *id, const struct status *st,
+    const char *result, const char *newer, const char *tail, size_t tail_len)
+{
+	struct buf	*b = &q->sp.meta;
+	char		 tmp[SPOOL_ID_MAX + 2];
+	int		 fd, rc = -1, dir = q->sp.fd[SPOOL_STATUS];
+
+	snprintf(tmp, sizeof(tmp), ".%s", id);
+	b->len = 0;
+	if (buf_adds(b, "attempts ") == -1 ||
+	    buf_addu(b, st->attempts) == -1 ||
+	    buf_adds(b, "\nfirst ") == -1 ||
+	    buf_addu(b, (unsigned long long)st->first_ms) == -1 ||
+	    buf_adds(b, "\nnext ") == -1 ||
+	    buf_addu(b, (unsigned long long)st->next_ms) == -1 ||
+	    buf_adds(b, "\nlast ") == -1 ||
+	    buf_addu(b, (unsigned long long)wall_ms()) == -1 ||
+	    (st->pid > 0 && (buf_adds(b, "\npid ") == -1 ||
+	    buf_addu(b, (unsigned long long)st->pid) == -1 ||
+	    buf_adds(b, "\nstarted ") == -1 ||
+	    buf_addu(b, (unsigned long long)st->pid_start) == -1)) ||
+	    buf_adds(b, "\nresult ") == -1 || buf_adds(b, result) == -1 ||
+	    (newer != NULL && newer[0] != '\0' &&
+	    (buf_adds(b, "\nnewer ") == -1 || buf_adds(b, newer) == -1)) ||
+	    buf_adds(b, "\nstderr:\n") == -1 ||
+	    buf_add(b, tail, tail_len) == -1)
+		goto out;
+	unlinkat(dir, tmp, 0);
+	if ((fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		goto out;
+	if (write_all(fd, b->data, b->len) == -1) {
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	rc = renameat(dir, tmp, dir, id);
+out:
+	if (rc == -1)
+		q->log("%s: status: %s", id, strerror(errno));
+	return rc;
+}
+
+static int
+move(struct spool_queue *q, int from, int to, const char *id)
+{
+	if (renameat(q->sp.fd[from], id, q->sp.fd[to], id) == -1) {
+		if (errno != ENOENT)
+			q->log("%s: %s/ -> %s/: %s", id, spool_dirs[from],
+			    spool_dirs[to], strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Names in a folder, skipping dot files. */
+static int
+for_each(struct spool_queue *q, int folder,
+    int (*fn)(struct spool_queue *, int, const char *, void *), void *arg)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd;
+
+	if ((fd = openat(q->sp.fd[folder], ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		q->log("%s/: %s", spool_dirs[folder], strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && fn(q, folder, de->d_name, arg) == -1)
+			break;
+	closedir(d);
+	return 0;
+}
+
+static int
+list_add(struct id_list *l, const char *id, long long key)
+{
+	struct id_entry	*e;
+
+	if (l->n == l->cap) {
+		if ((e = reallocarray(l->e, l->cap ? l->cap * 2 : 64,
+		    sizeof(*e))) == NULL)
+			return -1;
+		l->e = e;
+		l->cap = l->cap ? l->cap * 2 : 64;
+	}
+	memset(&l->e[l->n], 0, sizeof(l->e[l->n]));
+	if ((l->e[l->n].id = strdup(id)) == NULL)
+		return -1;
+	l->e[l->n++].key = key;
+	return 0;
+}
+
+/* Drops the entries already taken, so a long run does not grow. */
+static void
+list_compact(struct id_list *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->next; i++) {
+		free(l->e[i].id);
+		free(l->e[i].okey);
+	}
+	/* memmove(3) of nothing still wants a pointer. */
+	if (l->n > l->next)
+		memmove(l->e, l->e + l->next, (l->n - l->next) *
+		    sizeof(*l->e));
+	l->n -= l->next;
+	l->next = 0;
+}
+
+static void
+list_free(struct id_list *l)
+{
+	l->next = l->n;
+	list_compact(l);
+	free(l->e);
+	memset(l, 0, sizeof(*l));
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct id_entry *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* Sorts what is not taken yet; qsort(NULL, 0) is undefined. */
+static void
+list_sort(struct id_list *l)
+{
+	if (l->n - l->next > 1)
+		qsort(l->e + l->next, l->n - l->next, sizeof(*l->e),
+		    entry_cmp);
+}
+
+static int
+add_fresh(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	struct stat	 st;
+
+	(void)arg;
+	if (fstatat(q->sp.fd[folder], id, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	return list_add(&q->fresh, id, mtime_ms(&st));
+}
+
+static int
+add_retry(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	struct status	 st;
+
+	(void)folder;
+	(void)arg;
+	status_read(q, id, &st);
+	return list_add(&q->retries, id, st.next_ms);
+}
+
+/* Metadata from the attribute of the body open as fd, else meta/<id>. */
+static struct json_object *
+read_meta(struct spool_queue *q, int fd, const char *id)
+{
+	struct json_object	*root;
+	char			 buf[4096];
+	ssize_t			 n;
+
+	if ((n = fgetxattr(fd, META_XATTR, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		return json_tokener_parse(buf);
+	}
+	if ((fd = openat(q->sp.fd[SPOOL_META], id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return NULL;
+	root = json_object_from_fd(fd);
+	close(fd);
+	return root;
+}
+
+static const char *
+meta_string(struct json_object *root, const char *key)
+{
+	struct json_object	*o;
+
+	if (!json_object_object_get_ex(root, key, &o) ||
+	    !json_object_is_type(o, json_type_string))
+		return NULL;
+	return json_object_get_string(o);
+}
+
+static char *
+dup_field(const char *s, size_t len)
+{
+	return strndup(s != NULL ? s : "", s != NULL ? len : 0);
+}
+
+/*
+ * What the handler is told of an event: the connector's metadata, or
+ * what the body itself says when there is none.
+ */
+static void
+read_fields(struct spool_queue *q, struct delivery *d)
+{
+	struct json_object	*root;
+	struct event		 ev;
+	const char		*s;
+
+	memset(&ev, 0, sizeof(ev));
+	if ((root = read_meta(q, d->fd, d->id)) != NULL) {
+		if ((ev.event_type = meta_string(root, META_TYPE)) != NULL)
+			ev.event_type_len = strlen(ev.event_type);
+		if ((ev.bill_status = meta_string(root, META_BILL)) != NULL)
+			ev.bill_status_len = strlen(ev.bill_status);
+		s = meta_string(root, META_TRACE);
+		d->trace_id = dup_field(s, s ? strlen(s) : 0);
+		s = meta_string(root, META_REQUEST);
+		d->request_id = dup_field(s, s ? strlen(s) : 0);
+	} else if ((root = json_object_from_fd(d->fd)) != NULL) {
+		event_describe(root, &ev);
+		/* The handler reads its stdin from the start. */
+		lseek(d->fd, 0, SEEK_SET);
+	}
+	d->type = dup_field(ev.event_type, ev.event_type_len);
+	d->bill_status = dup_field(ev.bill_status, ev.bill_status_len);
+	if (d->trace_id == NULL)
+		d->trace_id = strdup("");
+	if (d->request_id == NULL)
+		d->request_id = strdup("");
+	json_object_put(root);
+}
+
+void
+delivery_free(struct delivery *d)
+{
+	if (d->fd != -1)
+		close(d->fd);
+	free(d->type);
+	free(d->bill_status);
+	free(d->trace_id);
+	free(d->request_id);
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+}
+
+/*
+ * Starts an attempt on an event now in cur/: the attempt is recorded
+ * first, so one cut short by a crash still counts.
+ */
+static int
+begin(struct spool_queue *q, const char *id, struct delivery *d)
+{
+	struct status	 st;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	status_read(q, id, &st);
+	st.pid = st.pid_start = 0;
+	st.attempts++;
+	if (st.first_ms == 0)
+		st.first_ms = wall_ms();
+	st.next_ms = 0;
+	d->attempts = st.attempts;
+	d->first_ms = st.first_ms;
+	(void)status_write(q, id, &st, "running", NULL, "", 0);
+	snprintf(d->path, sizeof(d->path), "%s/%s/%s", q->sp.path,
+	    spool_dirs[SPOOL_CUR], id);
+	if ((d->fd = openat(q->sp.fd[SPOOL_CUR], id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		q->log("%s: %s", id, strerror(errno));
+		(void)move(q, SPOOL_CUR, SPOOL_NEW, id);
+		delivery_free(d);
+		return -1;
+	}
+	read_fields(q, d);
+	return 0;
+}
+
+/*
+ * Where an entry stands in its key's order, read from its body once:
+ * an event with no key, or with an unreadable version, is not ordered.
+ */
+static void
+entry_order(struct spool_queue *q, int folder, struct id_entry *e)
+{
+	struct json_object	*root;
+	char			 key[ORDER_KEY_MAX + 1];
+	int			 fd;
+
+	if (e->parsed)
+		return;
+	e->parsed = 1;
+	if (q->cfg == NULL || !q->cfg->order)
+		return;
+	if ((fd = openat(q->sp.fd[folder], e->id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	root = json_object_from_fd(fd);
+	close(fd);
+	if (root == NULL)
+		return;
+	switch (event_order(q->cfg, root, key, sizeof(key), &e->version)) {
+	case ORDER_KEYED:
+		e->okey = strdup(key);
+		break;
+	case ORDER_BAD_VERSION:
+		q->log("%s: %s: no ISO-8601 time with an offset at %s; "
+		    "not ordered", e->id, key, q->cfg->order_version.dotted);
+		break;
+	default:
+		break;
+	}
+	json_object_put(root);
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct id_entry *)a)->id,
+	    ((const struct id_entry *)b)->id);
+}
+
+/*
+ * Reads new/ again.  What was already read of a waiting event's order
+ * is kept: --once rescans whenever it runs dry, and the bodies are not
+ * parsed again each time.
+ */
+static void
+fresh_reread(struct spool_queue *q)
+{
+	struct id_list	 old = q->fresh;
+	struct id_entry	*e, *o;
+	size_t		 i, nold = old.n - old.next;
+
+	memset(&q->fresh, 0, sizeof(q->fresh));
+	if (nold > 1)
+		qsort(old.e + old.next, nold, sizeof(*old.e), id_cmp);
+	(void)for_each(q, SPOOL_NEW, add_fresh, NULL);
+	for (i = 0; nold > 0 && i < q->fresh.n; i++) {
+		e = &q->fresh.e[i];
+		o = bsearch(e, old.e + old.next, nold, sizeof(*old.e), id_cmp);
+		if (o == NULL || !o->parsed)
+			continue;
+		e->parsed = 1;
+		e->okey = o->okey;
+		e->version = o->version;
+		o->okey = NULL;
+	}
+	list_sort(&q->fresh);
+	list_free(&old);
+}
+
+/* A claim's candidate: an entry of a list and the folder it is in. */
+struct pick {
+	struct id_list	*l;
+	size_t		 i;
+	int		 folder;
+};
+
+/* The first entry due by limit whose key is not busy. */
+static int
+first_free(struct spool_queue *q, struct id_list *l, int folder,
+    long long limit, int (*busy)(void *, const char *), void *arg,
+    struct pick *p)
+{
+	struct id_entry	*e;
+	size_t		 i;
+
+	for (i = l->next; i < l->n && l->e[i].key <= limit; i++) {
+		e = &l->e[i];
+		entry_order(q, folder, e);
+		if (e->okey == NULL || busy == NULL || !busy(arg, e->okey)) {
+			p->l = l;
+			p->i = i;
+			p->folder = folder;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Of the events of the candidate's key that could run now, the newest
+ * runs first: the older ones then turn out stale, and a snapshot a
+ * killed worker had already applied is not followed by an older one.
+ * Only the next NEWEST_WINDOW events of a list are looked at, so that a
+ * backlog of millions costs no more per claim than one of thousands.
+ */
+#define NEWEST_WINDOW		4096
+
+static void
+newest_of_key(struct spool_queue *q, struct id_list *l, int folder,
+    long long limit, struct pick *p)
+{
+	struct id_entry	*e, *best = &p->l->e[p->i];
+	size_t		 i;
+
+	for (i = l->next; i < l->n && i - l->next < NEWEST_WINDOW &&
+	    l->e[i].key <= limit; i++) {
+		e = &l->e[i];
+		entry_order(q, folder, e);
+		if (e->okey == NULL || strcmp(e->okey, best->okey) != 0 ||
+		    version_cmp(&e->version, &best->version) <= 0)
+			continue;
+		best = e;
+		p->l = l;
+		p->i = i;
+		p->folder = folder;
+	}
+}
+
+/* Takes entry i out of the queue, keeping the order of the rest. */
+static struct id_entry *
+list_take(struct id_list *l, size_t i)
+{
+	struct id_entry	 e = l->e[i];
+
+	memmove(l->e + l->next + 1, l->e + l->next,
+	    (i - l->next) * sizeof(*l->e));
+	l->e[l->next] = e;
+	return &l->e[l->next++];
+}
+
+/*
+ * The next due event whose key busy() does not name, claimed into
+ * cur/: 1, or 0 when there is none.  New events before due retries,
+ * oldest arrival first, but the newest version of a key before its
+ * older ones.
+ */
+static int
+spool_claim(void *ctx, long long now, int (*busy)(void *, const char *),
+    void *arg, struct delivery *d)
+{
+	struct spool_queue *q = ctx;
+	struct id_entry	*e;
+	struct pick	 p;
+
+	if (q->fresh.next > 0 && (q->fresh.next == q->fresh.n ||
+	    q->fresh.next > q->fresh.n / 2))
+		list_compact(&q->fresh);
+	if (q->fresh_dirty) {
+		q->fresh_dirty = 0;
+		fresh_reread(q);
+	}
+	for (;;) {
+		if (!first_free(q, &q->fresh, SPOOL_NEW, LLONG_MAX, busy, arg,
+		    &p) && !first_free(q, &q->retries, SPOOL_RETRY, now, busy,
+		    arg, &p))
+			return 0;
+		if (p.l->e[p.i].okey != NULL) {
+			newest_of_key(q, &q->fresh, SPOOL_NEW, LLONG_MAX, &p);
+			newest_of_key(q, &q->retries, SPOOL_RETRY, now, &p);
+		}
+		e = list_take(p.l, p.i);
+		if (move(q, p.folder, SPOOL_CUR, e->id) == 0 &&
+		    begin(q, e->id, d) == 0) {
+			if (e->okey != NULL) {
+				snprintf(d->key, sizeof(d->key), "%s", e->okey);
+				d->version = e->version;
+			}
+			return 1;
+		}
+	}
+}
+
+/* Records the handler's pid and start, for a later worker's recovery. */
+static void
+spool_started(void *ctx, struct delivery *d, pid_t pid,
+    unsigned long long start)
+{
+	struct spool_queue *q = ctx;
+	struct status	 st;
+
+	memset(&st, 0, sizeof(st));
+	st.attempts = d->attempts;
+	st.first_ms = d->first_ms;
+	st.pid = pid;
+	st.pid_start = (long long)start;
+	(void)status_write(q, d->id, &st, "running", NULL, "", 0);
+}
+
+/* A signed decimal number, the whole of s (ns need 19 digits). */
+static int
+parse_signed(const char *s, size_t len, long long *out)
+{
+	char	 buf[24], *end;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9')))
+		return -1;
+	errno = 0;
+	*out = strtoll(buf, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+/* applied/<key>: "version N", "created N" and "id ID" lines. */
+static int
+spool_applied_get(void *ctx, const char *key, struct applied *a)
+{
+	struct spool_queue *q = ctx;
+	char		 buf[512], *p, *eol, *end;
+	ssize_t		 n;
+	int		 fd, seen = 0;
+
+	memset(a, 0, sizeof(*a));
+	if ((fd = openat(q->sp.fd[SPOOL_APPLIED], key, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		goto bad;
+	buf[n] = '\0';
+	for (p = buf, end = buf + n; p < end; p = eol + 1) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		if (strncmp(p, "version ", 8) == 0 && parse_signed(p + 8,
+		    (size_t)(eol - p - 8), &a->version.ns) == 0)
+			seen |= 1;
+		else if (strncmp(p, "created ", 8) == 0 && parse_signed(p + 8,
+		    (size_t)(eol - p - 8), &a->version.created_ns) == 0)
+			seen |= 2;
+		else if (strncmp(p, "id ", 3) == 0 &&
+		    (size_t)(eol - p - 3) <= SPOOL_ID_MAX) {
+			memcpy(a->id, p + 3, (size_t)(eol - p - 3));
+			a->id[eol - p - 3] = '\0';
+			seen |= 4;
+		}
+	}
+	if (seen == 7)
+		return 1;
+bad:
+	q->log("applied/%s: unreadable; the key starts over", key);
+	return 0;
+}
+
+/*
+ * Replaces applied/<key> whole: written and fsync'd under a hidden name,
+ * renamed, and the folder fsync'd, so that after a crash it names
+ * either the previous event or this one, never a half.
+ */
+static int
+spool_applied_set(void *ctx, const char *key, const struct applied *a)
+{
+	struct spool_queue *q = ctx;
+	char		 tmp[ORDER_KEY_MAX + 2], line[SPOOL_ID_MAX + 96];
+	int		 fd, len, dir = q->sp.fd[SPOOL_APPLIED];
+
+	snprintf(tmp, sizeof(tmp), ".%s", key);
+	len = snprintf(line, sizeof(line), "version %lld\ncreated %lld\n"
+	    "id %s\n", a->version.ns, a->version.created_ns, a->id);
+	unlinkat(dir, tmp, 0);
+	if ((fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		goto fail;
+	if (write_all(fd, line, (size_t)len) == -1 || fsync(fd) == -1) {
+		close(fd);
+		goto fail;
+	}
+	if (close(fd) == -1 || renameat(dir, tmp, dir, key) == -1 ||
+	    fsync(dir) == -1)
+		goto fail;
+	return 0;
+fail:
+	q->log("applied/%s: %s", key, strerror(errno));
+	return -1;
+}
+
+/* Puts a claimed event back in new/ untouched, e.g. when fork fails. */
+static void
+spool_release(void *ctx, struct delivery *d)
+{
+	struct spool_queue *q = ctx;
+
+	(void)move(q, SPOOL_CUR, SPOOL_NEW, d->id);
+	q->fresh_dirty = 1;
+}
+
+/* Records the outcome of an attempt and moves the event on. */
+static int
+spool_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
+    const char *result, const char *tail, size_t tail_len)
+{
+	struct spool_queue *q = ctx;
+	struct status	 st;
+	int		 to;
+
+	memset(&st, 0, sizeof(st));
+	st.attempts = d->attempts;
+	st.first_ms = d->first_ms;
+	switch (how) {
+	case OUTCOME_DONE:
+		to = SPOOL_DONE;
+		tail_len = 0;
+		break;
+	case OUTCOME_RETRY:
+		to = SPOOL_RETRY;
+		st.next_ms = due;
+		break;
+	default:
+		to = SPOOL_FAILED;
+		break;
+	}
+	(void)status_write(q, d->id, &st, result, d->newer, tail, tail_len);
+	if (move(q, SPOOL_CUR, to, d->id) == -1)
+		return -1;
+	if (how == OUTCOME_RETRY) {
+		list_compact(&q->retries);
+		if (list_add(&q->retries, d->id, due) == 0)
+			list_sort(&q->retries);
+		return 0;
+	}
+	return fsync(q->sp.fd[to]);
+}
+
+/* When the earliest retry is due, wall clock ms; -1 when none waits. */
+static long long
+spool_next_due(void *ctx)
+{
+	struct spool_queue *q = ctx;
+
+	if (q->retries.next == q->retries.n)
+		return -1;
+	return q->retries.e[q->retries.next].key;
+}
+
+static int
+spool_wait_fd(void *ctx)
+{
+	return ((struct spool_queue *)ctx)->ifd;
+}
+
+/*
+ * New files in new/, named by inotify: appended to the queue, newest
+ * last, without reading the folder again.  Only an overflowed inotify
+ * queue costs a rescan.
+ */
+static void
+spool_wake(void *ctx)
+{
+	struct spool_queue *q = ctx;
+	char		 buf[4096]
+	    __attribute__((__aligned__(__alignof__(struct inotify_event))));
+	const struct inotify_event *ie;
+	const char	*p;
+	ssize_t		 n;
+	long long	 now = wall_ms();
+
+	while ((n = read(q->ifd, buf, sizeof(buf))) > 0)
+		for (p = buf; p < buf + n; p += sizeof(*ie) + ie->len) {
+			ie = (const struct inotify_event *)(const void *)p;
+			if (ie->mask & IN_Q_OVERFLOW)
+				q->fresh_dirty = 1;
+			else if (ie->len > 0 && ie->name[0] != '.' &&
+			    list_add(&q->fresh, ie->name, now) == -1)
+				q->fresh_dirty = 1;
+		}
+}
+
+/* The next claim reads new/ again, for anything inotify missed. */
+static void
+spool_rescan(void *ctx)
+{
+	((struct spool_queue *)ctx)->fresh_dirty = 1;
+}
+
+/*
+ * Parses a tmp/ name, "<id>,<pid>,<seq>,<b|m>", as spool_store() makes
+ * them.  Returns 0, or -1 for a name it would not make.
+ */
+int
+tmp_name_parse(const char *name, char *id, size_t idlen, long *pid,
+    char *kind)
+{
+	const char	*c1, *c2, *c3;
+	long long	 v;
+
+	if ((c1 = strchr(name, ',')) == NULL ||
+	    (c2 = strchr(c1 + 1, ',')) == NULL ||
+	    (c3 = strchr(c2 + 1, ',')) == NULL)
+		return -1;
+	if (!event_id_valid(name, (size_t)(c1 - name)) ||
+	    (size_t)(c1 - name) >= idlen)
+		return -1;
+	if (parse_number(c1 + 1, (size_t)(c2 - c1 - 1), &v) == -1 ||
+	    v <= 0 || v > INT_MAX)
+		return -1;
+	*pid = (long)v;
+	if (parse_number(c2 + 1, (size_t)(c3 - c2 - 1), &v) == -1)
+		return -1;
+	if ((c3[1] != 'b' && c3[1] != 'm') || c3[2] != '\0')
+		return -1;
+	*kind = c3[1];
+	memcpy(id, name, (size_t)(c1 - name));
+	id[c1 - name] = '\0';
+	return 0;
+}
+
+/*
+ * Recovery, before any delivery: whatever a killed worker or connector
+ * left half done is completed.
+ */
+struct orphan_fn {
+	void	(*fn)(pid_t, unsigned long long);
+};
+
+/* First the killed worker's handler, if one still runs; then new/. */
+static int
+recover_cur(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	struct orphan_fn *o = arg;
+	struct status	 st;
+
+	(void)folder;
+	status_read(q, id, &st);
+	if (st.pid > 0 && st.pid <= INT_MAX && o->fn != NULL)
+		o->fn((pid_t)st.pid, (unsigned long long)st.pid_start);
+	(void)move(q, SPOOL_CUR, SPOOL_NEW, id);
+	return 0;
+}
+
+/* A tmp file is stale when its connector is gone or it is old. */
+static int
+tmp_stale(long pid, const struct stat *st)
+{
+	if (wall_ms() - mtime_ms(st) > TMP_GRACE_MS)
+		return 1;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/* The sibling of a tmp/ name: the same store's other file. */
+static void
+tmp_sibling(const char *name, char kind, char *out, size_t len)
+{
+	snprintf(out, len, "%.*s%c", (int)strlen(name) - 1, name, kind);
+}
+
+/*
+ * A body past the gate (its marker is the same file) that never reached
+ * new/: its metadata file, if any, goes to meta/ and the body to new/.
+ * Anything else in tmp/ is a store that never reached the gate, or one
+ * already finished, and is removed.  Metadata files are handled through
+ * their body, so a killed attempt's never replaces the stored one's.
+ */
+static int
+recover_tmp(struct spool_queue *q, int folder, const char *name, void *arg)
+{
+	struct stat	 st, mk;
+	char		 id[SPOOL_ID_MAX + 1], kind, meta[SPOOL_ID_MAX + 64];
+	long		 pid;
+	int		 tmp = q->sp.fd[SPOOL_TMP];
+
+	(void)folder;
+	(void)arg;
+	if (fstatat(tmp, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return 0;
+	if (tmp_name_parse(name, id, sizeof(id), &pid, &kind) == -1) {
+		unlinkat(tmp, name, 0);
+		return 0;
+	}
+	if (!tmp_stale(pid, &st))
+		return 0;
+	if (kind == 'm') {
+		tmp_sibling(name, 'b', meta, sizeof(meta));
+		if (fstatat(tmp, meta, &mk, AT_SYMLINK_NOFOLLOW) == -1)
+			unlinkat(tmp, name, 0);
+		return 0;
+	}
+	tmp_sibling(name, 'm', meta, sizeof(meta));
+	if (fstatat(q->sp.fd[SPOOL_IDS], id, &mk, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    mk.st_ino == st.st_ino && mk.st_dev == st.st_dev &&
+	    st.st_nlink == 2) {
+		/* Past the gate, never reached new/. */
+		(void)renameat(tmp, meta, q->sp.fd[SPOOL_META], id);
+		if (linkat(tmp, name, q->sp.fd[SPOOL_NEW], id, 0) == 0)
+			q->log("%s: recovered from tmp/", id);
+		else if (errno != EEXIST)
+			return 0;
+	}
+	unlinkat(tmp, meta, 0);
+	unlinkat(tmp, name, 0);
+	return 0;
+}
+
+/* A marker with no other link: its event is in no folder. */
+static int
+recover_ids(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	struct stat	 st;
+
+	(void)folder;
+	(void)arg;
+	if (fstatat(q->sp.fd[SPOOL_IDS], id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+	    linkat(q->sp.fd[SPOOL_IDS], id, q->sp.fd[SPOOL_NEW], id, 0) == 0)
+		q->log("%s: recovered from ids/", id);
+	return 0;
+}
+
+static int
+spool_recover(void *ctx, void (*orphan)(pid_t, unsigned long long))
+{
+	struct spool_queue *q = ctx;
+	struct orphan_fn o = { orphan };
+
+	(void)for_each(q, SPOOL_CUR, recover_cur, &o);
+	(void)for_each(q, SPOOL_TMP, recover_tmp, NULL);
+	(void)for_each(q, SPOOL_IDS, recover_ids, NULL);
+	fsync(q->sp.fd[SPOOL_NEW]);
+	(void)for_each(q, SPOOL_RETRY, add_retry, NULL);
+	list_sort(&q->retries);
+	return 0;
+}
+
+/* Past the retention: the marker goes first, so a crash leaves no orphan. */
+static int
+prune_one(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	struct stat	 st, mk;
+	long long	*cutoff = arg;
+
+	if (fstatat(q->sp.fd[folder], id, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    mtime_ms(&st) > *cutoff)
+		return 0;
+	unlinkat(q->sp.fd[SPOOL_STATUS], id, 0);
+	unlinkat(q->sp.fd[SPOOL_META], id, 0);
+	if (fstatat(q->sp.fd[SPOOL_IDS], id, &mk, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    mk.st_ino == st.st_ino && mk.st_dev == st.st_dev)
+		unlinkat(q->sp.fd[SPOOL_IDS], id, 0);
+	unlinkat(q->sp.fd[folder], id, 0);
+	return 0;
+}
+
+/* A key applied last before the retention is forgotten. */
+static int
+prune_applied(struct spool_queue *q, int folder, const char *key, void *arg)
+{
+	struct stat	 st;
+	long long	*cutoff = arg;
+
+	if (fstatat(q->sp.fd[folder], key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    mtime_ms(&st) <= *cutoff)
+		unlinkat(q->sp.fd[folder], key, 0);
+	return 0;
+}
+
+static void
+spool_prune(void *ctx, long long cutoff)
+{
+	(void)for_each(ctx, SPOOL_DONE, prune_one, &cutoff);
+	(void)for_each(ctx, SPOOL_APPLIED, prune_applied, &cutoff);
+}
+
+static int
+stat_one(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	struct queue_count *c = arg;
+	struct stat	 st;
+
+	c->count++;
+	if (fstatat(q->sp.fd[folder], id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (c->oldest_ms < 0 || mtime_ms(&st) < c->oldest_ms))
+		c->oldest_ms = mtime_ms(&st);
+	return 0;
+}
+
+/*
+ * Counts and the oldest arrival per state, tmp/ and ids/ besides; only
+ * the states in want are read (done/ and ids/ grow with the retention).
+ */
+static int
+spool_stats(void *ctx, struct queue_count *c, unsigned int want)
+{
+	static const int folders[QSTATE_COUNT] = { SPOOL_NEW, SPOOL_CUR,
+	    SPOOL_RETRY, SPOOL_DONE, SPOOL_FAILED, SPOOL_TMP, SPOOL_IDS };
+	size_t	 i;
+
+	for (i = 0; i < QSTATE_COUNT; i++) {
+		c[i].count = 0;
+		c[i].oldest_ms = -1;
+		if ((want & (1u << i)) != 0 &&
+		    for_each(ctx, folders[i], stat_one, &c[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* --requeue-failed: attempts start again from one. */
+static int
+requeue_one(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	size_t	*n = arg;
+
+	(void)folder;
+	unlinkat(q->sp.fd[SPOOL_STATUS], id, 0);
+	if (move(q, SPOOL_FAILED, SPOOL_NEW, id) == 0)
+		(*n)++;
+	return 0;
+}
+
+static int
+spool_requeue_failed(void *ctx, size_t *n)
+{
+	*n = 0;
+	return for_each(ctx, SPOOL_FAILED, requeue_one, n);
+}
+
+static void
+spool_queue_close(void *ctx)
+{
+	struct spool_queue *q = ctx;
+
+	list_free(&q->fresh);
+	list_free(&q->retries);
+	if (q->ifd != -1)
+		close(q->ifd);
+	if (q->lock != -1)
+		close(q->lock);
+	spool_close(&q->sp);
+}
+
+static const struct queue_ops spool_queue_ops = {
+	.recover = spool_recover,
+	.claim = spool_claim,
+	.started = spool_started,
+	.applied_get = spool_applied_get,
+	.applied_set = spool_applied_set,
+	.release = spool_release,
+	.finish = spool_finish,
+	.next_due = spool_next_due,
+	.wait_fd = spool_wait_fd,
+	.wake = spool_wake,
+	.rescan = spool_rescan,
+	.prune = spool_prune,
+	.stats = spool_stats,
+	.requeue_failed = spool_requeue_failed,
+	.close = spool_queue_close,
+};
+
+/*
+ * Opens the spool as nsps-deliver's queue.  With QUEUE_WORK the caller
+ * is the one worker of the spool (a lock says so) and is told of new
+ * events through inotify; with QUEUE_WATCH only the latter.  Returns 0,
+ * or -1 with a message in err and the exit status in *ex.
+ */
+int
+spool_queue_open(struct spool_queue *q, struct queue *qu, const char *path,
+    unsigned int how, void (*log)(const char *, ...), char *err,
+    size_t errlen, int *ex)
+{
+	char	 newdir[MAX_PATH_LEN + 8];
+
+	memset(q, 0, sizeof(*q));
+	q->ifd = q->lock = -1;
+	q->fresh_dirty = 1;
+	q->log = log;
+	qu->ops = &spool_queue_ops;
+	qu->ctx = q;
+	*ex = EX_CONFIG_CODE;
+	if (spool_open(&q->sp, path) == -1) {
+		snprintf(err, errlen, "%s", q->sp.error);
+		return -1;
+	}
+	if ((how & QUEUE_WORK) == 0)
+		return 0;
+	/* One worker per spool: two would deliver the same event twice. */
+	if ((q->lock = openat(q->sp.root, "deliver.lock", O_RDWR | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+	    flock(q->lock, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			*ex = EX_TEMPFAIL_CODE;
+		snprintf(err, errlen, "%s/deliver.lock: %s", path,
+		    errno == EWOULDBLOCK ? "another nsps-deliver runs on "
+		    "this spool" : strerror(errno));
+		return -1;
+	}
+	if ((how & QUEUE_WATCH) == 0)
+		return 0;
+	snprintf(newdir, sizeof(newdir), "%s/%s", path, spool_dirs[SPOOL_NEW]);
+	if ((q->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1 ||
+	    inotify_add_watch(q->ifd, newdir, IN_CREATE | IN_MOVED_TO |
+	    IN_ONLYDIR) == -1) {
+		*ex = 1;
+		snprintf(err, errlen, "inotify: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}

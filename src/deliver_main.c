@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "extern.h"
+#include "queue.h"
 #include "spool.h"
 
 static void
@@ -37,7 +38,7 @@ print_stats(const struct config *cfg, struct queue *q)
 {
 	struct queue_count c[QSTATE_COUNT];
 	struct buf	 b = { 0 };
-	long long	 now = now_ms(CLOCK_REALTIME);
+	long long	 now = clock_ms(CLOCK_REALTIME);
 	size_t		 i;
 	int		 rc = 1;
 

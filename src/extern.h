@@ -62,6 +62,7 @@ int	 buf_adds(struct buf *, const char *);
 int	 buf_addc(struct buf *, char);
 int	 buf_addu(struct buf *, unsigned long long);
 int	 buf_add_json_string(struct buf *, const char *, size_t);
+int	 buf_add_json_field(struct buf *, const char *, const char *, size_t);
 size_t	 utf8_seqlen(const unsigned char *, size_t);
 void	 buf_free(struct buf *);
 
@@ -501,10 +502,6 @@ struct queue {
 	void		*ctx;
 };
 
-extern const char *const queue_state_names[QSTATE_COUNT];
-
-void	 delivery_free(struct delivery *);
-
 struct spool_queue;
 
 #define QUEUE_WORK		0x1	/* claim events: take the lock */
@@ -562,7 +559,6 @@ int	 worker_run(struct worker *, int);
 enum outcome judge(const struct config *, int, int, size_t, long long,
 	    char *, size_t);
 long long backoff_delay(long long, long long, size_t, unsigned int);
-long long now_ms(clockid_t);
 unsigned long long proc_start_time(pid_t);
 const struct route *route_find(const struct config *, const char *);
 void	 dlog(const char *, ...)

@@ -34,6 +34,7 @@
 #include <libpq-fe.h>
 
 #include "extern.h"
+#include "queue.h"
 #include "pq.h"
 
 #define SCHEMA_VERSION	1
@@ -211,7 +212,7 @@ drain(struct pg *pg)
 	while ((n = pq.notifies(pg->conn)) != NULL) {
 		pq.freemem(n);
 		pg->notified = 1;
-		pg->followup = now_ms(CLOCK_REALTIME) + 2 * NOTIFY_MS;
+		pg->followup = clock_ms(CLOCK_REALTIME) + 2 * NOTIFY_MS;
 	}
 }
 
@@ -224,13 +225,13 @@ pg_wait(struct pg *pg, const char *what)
 {
 	struct pollfd	 pfd;
 	PGresult	*res, *last = NULL;
-	long long	 end = now_ms(CLOCK_MONOTONIC) + pg->cfg->db_timeout_ms;
+	long long	 end = clock_ms(CLOCK_MONOTONIC) + pg->cfg->db_timeout_ms;
 	long long	 left;
 
 	pfd.fd = pq.socket(pg->conn);
 	pfd.events = POLLIN;
 	while (pq.isBusy(pg->conn)) {
-		if ((left = end - now_ms(CLOCK_MONOTONIC)) <= 0) {
+		if ((left = end - clock_ms(CLOCK_MONOTONIC)) <= 0) {
 			pg_fail(pg, what, "no answer within DB_TIMEOUT");
 			goto bad;
 		}
@@ -447,7 +448,7 @@ pg_sink_close(struct pg *pg)
 static void
 notify(struct pg *pg)
 {
-	long long	 now = now_ms(CLOCK_MONOTONIC);
+	long long	 now = clock_ms(CLOCK_MONOTONIC);
 
 	if (pg->notified_ms != 0 && now - pg->notified_ms < NOTIFY_MS)
 		return;
@@ -643,7 +644,7 @@ held_del(struct pg *pg, const char *id)
 static void
 expire(struct pg *pg)
 {
-	long long	 now = now_ms(CLOCK_MONOTONIC);
+	long long	 now = clock_ms(CLOCK_MONOTONIC);
 
 	if (now - pg->expired < 1000)
 		return;
@@ -840,7 +841,7 @@ pg_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
 	int		 len[7] = { 0 }, fmt[7] = { 0 }, rc = -1;
 
 	snprintf(delay, sizeof(delay), "%lld", how == OUTCOME_RETRY ?
-	    due - now_ms(CLOCK_REALTIME) : 0);
+	    due - clock_ms(CLOCK_REALTIME) : 0);
 	v[0] = d->id;
 	v[1] = pg->owner;
 	v[2] = states[how];
@@ -875,7 +876,7 @@ pg_next_due(void *ctx)
 {
 	struct pg	*pg = ctx;
 	PGresult	*res;
-	long long	 now = now_ms(CLOCK_REALTIME), due = now + POLL_MS, in;
+	long long	 now = clock_ms(CLOCK_REALTIME), due = now + POLL_MS, in;
 
 	if (pg->notified)
 		return now;
@@ -938,7 +939,7 @@ pg_renew(void *ctx)
 {
 	struct pg	*pg = ctx;
 	PGresult	*res = NULL;
-	long long	 now = now_ms(CLOCK_MONOTONIC);
+	long long	 now = clock_ms(CLOCK_MONOTONIC);
 	const char	*v[2];
 	char		 lease[24];
 	size_t		 i;
@@ -1011,7 +1012,7 @@ pg_prune(void *ctx, long long cutoff)
 	char		 age[24];
 	const char	*v = age;
 
-	snprintf(age, sizeof(age), "%lld", now_ms(CLOCK_REALTIME) - cutoff);
+	snprintf(age, sizeof(age), "%lld", clock_ms(CLOCK_REALTIME) - cutoff);
 	res = pg_params(pg, "prune", "DELETE FROM nsps_event WHERE "
 	    "state = 'done' AND done_at < now() - $1 * interval '1 ms'", 1,
 	    &v, NULL, NULL);
@@ -1030,7 +1031,7 @@ pg_stats(void *ctx, struct queue_count *c, unsigned int mask)
 {
 	struct pg	*pg = ctx;
 	PGresult	*res;
-	long long	 now = now_ms(CLOCK_REALTIME);
+	long long	 now = clock_ms(CLOCK_REALTIME);
 	const char	*s;
 	int		 i, k;
 
@@ -1184,7 +1185,7 @@ pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	if (getentropy(&r, sizeof(r)) == -1)
-		r = (unsigned int)now_ms(CLOCK_MONOTONIC);
+		r = (unsigned int)clock_ms(CLOCK_MONOTONIC);
 	snprintf(pg->owner, sizeof(pg->owner), "%s:%ld:%08x", host,
 	    (long)getpid(), r);
 	if (how & QUEUE_WORK) {
@@ -1200,7 +1201,7 @@ pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
 			return -1;
 		}
 	}
-	pg->renewed = now_ms(CLOCK_MONOTONIC);
+	pg->renewed = clock_ms(CLOCK_MONOTONIC);
 	return 0;
 }
 

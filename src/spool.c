@@ -262,18 +262,6 @@ fail:
 	return -1;
 }
 
-static int
-add_json_field(struct buf *b, const char *key, const char *s, size_t n)
-{
-	if (buf_addc(b, ',') == -1 ||
-	    buf_add_json_string(b, key, strlen(key)) == -1 ||
-	    buf_addc(b, ':') == -1)
-		return -1;
-	if (s == NULL)
-		return buf_adds(b, "null");
-	return buf_add_json_string(b, s, n);
-}
-
 /* The metadata kept beside the body: one line of JSON. */
 static int
 build_meta(struct buf *b, const struct event *ev, const struct request *req,
@@ -291,19 +279,19 @@ build_meta(struct buf *b, const struct event *ev, const struct request *req,
 	b->len = 0;
 	if (buf_adds(b, "{\"event_id\":") == -1 ||
 	    buf_add_json_string(b, ev->event_id, ev->event_id_len) == -1 ||
-	    add_json_field(b, "received", stamp, strlen(stamp)) == -1 ||
+	    buf_add_json_field(b, "received", stamp, strlen(stamp)) == -1 ||
 	    buf_adds(b, ",\"received_ms\":") == -1 ||
 	    buf_addu(b, (unsigned long long)now.tv_sec * 1000 +
 	    (unsigned long long)now.tv_nsec / 1000000) == -1 ||
 	    buf_adds(b, ",\"size\":") == -1 ||
 	    buf_addu(b, len) == -1 ||
-	    add_json_field(b, META_TYPE, ev->event_type,
+	    buf_add_json_field(b, META_TYPE, ev->event_type,
 	    ev->event_type_len) == -1 ||
-	    add_json_field(b, META_BILL, ev->bill_status,
+	    buf_add_json_field(b, META_BILL, ev->bill_status,
 	    ev->bill_status_len) == -1 ||
-	    add_json_field(b, META_TRACE, req->trace_id,
+	    buf_add_json_field(b, META_TRACE, req->trace_id,
 	    req->trace_id ? strlen(req->trace_id) : 0) == -1 ||
-	    add_json_field(b, META_REQUEST, req->unique_id,
+	    buf_add_json_field(b, META_REQUEST, req->unique_id,
 	    req->unique_id ? strlen(req->unique_id) : 0) == -1 ||
 	    buf_adds(b, "}\n") == -1)
 		return -1;

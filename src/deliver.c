@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include "extern.h"
-#include "queue.h"
 
 #define PRUNE_EVERY_MS		(60LL * 60 * 1000)
 

@@ -42,7 +42,6 @@
 #include <json-c/json.h>
 
 #include "extern.h"
-#include "queue.h"
 
 #define METRICS_FILE		"nsps-metrics.v1"
 #define METRICS_MAGIC		0x4d50534eU	/* "NSPM" */

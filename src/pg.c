@@ -34,7 +34,6 @@
 #include <libpq-fe.h>
 
 #include "extern.h"
-#include "queue.h"
 #include "pq.h"
 
 #define SCHEMA_VERSION	1
@@ -128,7 +127,7 @@ static const char expire_sql[] =
     "WHERE state = 'cur' AND lease_until < now()";
 
 struct held {
-	char		 id[SPOOL_ID_MAX + 1];
+	char		 id[EVENT_ID_MAX + 1];
 	int		 lost;
 };
 
@@ -399,36 +398,13 @@ pg_fini(struct pg *pg)
 /*
  * The connector's side.
  */
-struct pg *
-pg_sink_open(const struct config *cfg)
-{
-	struct pg	*pg;
-
-	if ((pg = malloc(sizeof(*pg))) == NULL)
-		return NULL;
-	pg_init(pg, cfg, 0);
-	(void)pg_connect(pg);
-	return pg;
-}
-
-/* Why the last attempt failed; "" when it did not. */
-const char *
-pg_error(const struct pg *pg)
-{
-	return pg->conn == NULL ? pg->error : "";
-}
-
-int
-pg_auth_failed(const struct pg *pg)
-{
-	return pg->auth_failed;
-}
-
 static void notify_done(struct pg *);
 
-void
-pg_sink_close(struct pg *pg)
+static void
+pg_sink_close(void *ctx)
 {
+	struct pg	*pg = ctx;
+
 	if (pg == NULL)
 		return;
 	notify_done(pg);
@@ -489,7 +465,7 @@ insert(struct pg *pg, const char *const *v, const int *len, const int *fmt,
  * else 503.  A connection found broken is opened again and the insert
  * tried once more: it is idempotent.
  */
-enum store_result
+static enum store_result
 pg_store(void *ctx, const struct event *ev, const struct request *req,
     const char *body, size_t blen, char *why, size_t whylen)
 {
@@ -563,7 +539,7 @@ out:
 }
 
 /* The sink's backlog(): waiting events; -2 when unreachable. */
-long
+static long
 pg_backlog(void *ctx)
 {
 	struct pg	*pg = ctx;
@@ -1144,8 +1120,8 @@ schema_version(struct pg *pg)
  * go to a private directory.  Returns 0, or -1 with a message in err
  * and the exit status in *ex.
  */
-int
-pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
+static int
+pg_queue_open(struct queue *qu, struct config *cfg, unsigned int how,
     void (*log)(const char *, ...), char *err, size_t errlen, int *ex)
 {
 	struct pg	*pg;
@@ -1209,7 +1185,7 @@ pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
  * --migrate: creates the schema or brings it up to this version, in one
  * transaction, under a lock so that two at once do it once.
  */
-int
+static int
 pg_migrate(const struct config *cfg, char *err, size_t errlen, int *ex)
 {
 	struct pg	 pg;
@@ -1253,3 +1229,72 @@ out:
 	pg_fini(&pg);
 	return rc;
 }
+
+/* libpq, loaded once DATABASE_URL chose this store. */
+static int
+pg_load(const struct config *cfg, char *err, size_t errlen)
+{
+	char		 why[512];
+
+	if (pq_load(cfg->database_url, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "DATABASE_URL: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Why the last attempt failed; NULL when it did not. */
+static const char *
+pg_sink_error(const void *ctx, int *ex)
+{
+	const struct pg	*pg = ctx;
+
+	if (pg->conn != NULL || pg->error[0] == '\0')
+		return NULL;
+	/* A wrong password is configuration; a database away, temporary. */
+	*ex = pg->auth_failed ? EX_CONFIG_CODE : EX_TEMPFAIL_CODE;
+	return pg->error;
+}
+
+/*
+ * The connector's sink, connected once; a database away is the sink's
+ * error, and each event tries again.
+ */
+static int
+pg_sink_open(struct sink *sink, const struct config *cfg, char *err,
+    size_t errlen, int *ex)
+{
+	struct pg	*pg;
+
+	if ((pg = malloc(sizeof(*pg))) == NULL) {
+		snprintf(err, errlen, "database: %s", strerror(errno));
+		*ex = 1;
+		return -1;
+	}
+	pg_init(pg, cfg, 0);
+	(void)pg_connect(pg);
+	sink->store = pg_store;
+	sink->backlog = pg_backlog;
+	sink->error = pg_sink_error;
+	sink->close = pg_sink_close;
+	sink->ctx = pg;
+	sink->require_event_id = 1;
+	return 0;
+}
+
+static int
+pg_stats_head(const struct config *cfg, struct buf *b)
+{
+	(void)cfg;
+	return buf_adds(b, "\"store\":\"postgresql\"");
+}
+
+const struct store store_pg = {
+	.name = "postgresql",
+	.states = (1u << QSTATE_TMP) - 1,	/* no tmp/ or ids/ */
+	.load = pg_load,
+	.sink_open = pg_sink_open,
+	.queue_open = pg_queue_open,
+	.migrate = pg_migrate,
+	.stats_head = pg_stats_head
+};

@@ -3,9 +3,10 @@
  * SPDX-License-Identifier: ISC (see LICENSE)
  */
 /*
- * What the stores and the scheduler share of the queue: the names of
- * its states, a claimed event's release and the clock they all read.
- * It calls nothing of theirs, so that neither calls the other.
+ * What the stores and the scheduler share of the queue: the choice of
+ * a store, the names of its states, a claimed event's release and the
+ * clock they all read.  It calls nothing of theirs, so that neither
+ * calls the other.
  */
 #include "config.h"
 
@@ -15,11 +16,24 @@
 #include <unistd.h>
 
 #include "extern.h"
-#include "queue.h"
 
 const char *const queue_state_names[QSTATE_COUNT] = {
 	"new", "cur", "retry", "done", "failed", "tmp", "ids"
 };
+
+/*
+ * The store the configuration names (config_load() lets it name one at
+ * most); NULL when none.
+ */
+const struct store *
+store_choose(const struct config *cfg)
+{
+	if (cfg->database_url != NULL)
+		return &store_pg;
+	if (cfg->spool_dir != NULL)
+		return &store_spool;
+	return NULL;
+}
 
 /* Milliseconds on clk: CLOCK_REALTIME for what is stored, else monotonic. */
 long long

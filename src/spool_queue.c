@@ -42,7 +42,6 @@
 #include <json-c/json.h>
 
 #include "extern.h"
-#include "queue.h"
 #include "spool.h"
 
 #define TMP_GRACE_MS		(15LL * 60 * 1000)
@@ -1062,6 +1061,7 @@ spool_queue_close(void *ctx)
 	if (q->lock != -1)
 		close(q->lock);
 	spool_close(&q->sp);
+	free(q);
 }
 
 static const struct queue_ops spool_queue_ops = {
@@ -1130,4 +1130,38 @@ spool_queue_open(struct spool_queue *q, struct queue *qu, const char *path,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The store's queue_open(): the spool's real path replaces SPOOL_DIR,
+ * as handlers are told it.
+ */
+int
+spool_store_queue_open(struct queue *qu, struct config *cfg,
+    unsigned int how, void (*log)(const char *, ...), char *err,
+    size_t errlen, int *ex)
+{
+	struct spool_queue *q;
+	char		*real;
+	int		 rc;
+
+	qu->ops = NULL;
+	qu->ctx = NULL;
+	if ((real = realpath(cfg->spool_dir, NULL)) == NULL) {
+		snprintf(err, errlen, "SPOOL_DIR: %s: %s", cfg->spool_dir,
+		    strerror(errno));
+		*ex = EX_CONFIG_CODE;
+		return -1;
+	}
+	free(cfg->spool_dir);
+	cfg->spool_dir = real;
+	if ((q = malloc(sizeof(*q))) == NULL) {
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		*ex = 1;
+		return -1;
+	}
+	rc = spool_queue_open(q, qu, cfg->spool_dir, how, log, err, errlen,
+	    ex);
+	q->cfg = cfg;
+	return rc;
 }

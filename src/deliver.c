@@ -6,7 +6,8 @@
  * nsps-deliver's scheduler: hands each queued event to the operator's
  * handler, at least once, with retries.  It keeps the jobs, the timers
  * and the signals; where events are kept is the queue's business
- * (struct queue: the spool, see spool.c).
+ * (struct queue, queue.h: the spool, spool_queue.c, or PostgreSQL,
+ * pg.c).
  */
 #include "config.h"
 
@@ -351,7 +352,8 @@ finish(struct worker *w, struct job *j)
 	    j->tail, j->tail_len);
 	/* The job started at its deadline less the timeout. */
 	metrics_delivery(w->metrics, metrics_result(how, j->timed_out),
-	    clock_ms(CLOCK_MONOTONIC) - j->deadline + w->cfg->handler_timeout_ms);
+	    clock_ms(CLOCK_MONOTONIC) - j->deadline +
+	    w->cfg->handler_timeout_ms);
 	if (how == OUTCOME_DONE)
 		dlog("%s: attempt %zu: %s, done", j->d.id, j->d.attempts,
 		    result);

@@ -3,9 +3,11 @@
  * SPDX-License-Identifier: ISC (see LICENSE)
  */
 /*
- * nsps-connector: receives PortaOne NSPS provisioning events.
+ * nsps-connector receives PortaOne NSPS provisioning events;
+ * nsps-deliver runs the operator's handler on each one accepted.
  *
- * The one internal header.  Data flows in one direction:
+ * The one internal header; the stores' interface is in queue.h, which
+ * it includes.  In the connector data flows in one direction:
  *
  *   transport (fcgi.c, cgi.c, file.c) -> struct request -> handle()
  *     -> struct response (written by the transport in one write)
@@ -13,7 +15,9 @@
  *
  * handle() does no I/O of its own: the body comes through the
  * request's read_body callback and an accepted event goes to the
- * sink it is handed (the spool, or nothing).
+ * sink it is handed (the store's, see queue.h, or none: log only).
+ * nsps-deliver's scheduler (deliver.c) takes events from the store's
+ * queue: the spool (spool_queue.c) or PostgreSQL (pg.c).
  */
 #ifndef NSPS_EXTERN_H
 #define NSPS_EXTERN_H
@@ -196,6 +200,7 @@ int	 dotenv_parse(const char *, size_t,
 int	 parse_size(const char *, size_t, size_t *);
 int	 parse_duration(const char *, unsigned long long *);
 int	 command_runnable(const char *);
+const struct route *route_find(const struct config *, const char *);
 
 /*
  * One request as a transport sees it.  Strings are NUL-terminated and
@@ -230,6 +235,13 @@ struct event {
 	struct json_object *root;		/* the parsed body */
 };
 
+/* What a request to a path other than the event path asked for. */
+enum health {
+	HEALTH_NONE,		/* an event, or a rejection */
+	HEALTH_CHECK,		/* the health path */
+	HEALTH_METRICS		/* the metrics path: a scrape */
+};
+
 /* The answer handle() chose; st->out holds it rendered. */
 struct response {
 	int		 status;
@@ -238,7 +250,7 @@ struct response {
 	const char	*extra;		/* one more header line, with CRLF */
 	const char	*details;	/* 422 details, a JSON array */
 	int		 duplicate;
-	int		 health;	/* 1: health check, 2: metrics scrape */
+	enum health	 health;
 	long		 backlog;	/* health: -1 when unknown */
 	const struct metrics *metrics;	/* set: answer the exposition */
 	char		 reason_buf[256];
@@ -255,7 +267,7 @@ struct log_record {
 	const char	*trace_id;
 	const char	*unique_id;
 	int		 duplicate;
-	int		 health;
+	enum health	 health;
 	struct timespec	 start;
 };
 
@@ -343,9 +355,6 @@ int	 write_all(int, const char *, size_t);
 
 #include "queue.h"
 
-/* pq.c: libpq, loaded at start-up when DATABASE_URL is set, which it checks. */
-int	 pq_load(const char *, char *, size_t);
-
 /* deliver.c: nsps-deliver's scheduler. */
 #define DPROG			"nsps-deliver"
 #define TAIL_SIZE		2048	/* of the handler's stderr, kept */
@@ -380,7 +389,6 @@ enum outcome judge(const struct config *, int, int, size_t, long long,
 	    char *, size_t);
 long long backoff_delay(long long, long long, size_t, unsigned int);
 unsigned long long proc_start_time(pid_t);
-const struct route *route_find(const struct config *, const char *);
 void	 dlog(const char *, ...)
 	    __attribute__((__format__(__printf__, 1, 2)));
 

@@ -136,8 +136,9 @@ text_line(struct buf *b, const struct log_record *r)
 		rc |= buf_adds(b, " | bill status: ");
 		rc |= add_text_value(b, ev->bill_status, ev->bill_status_len);
 	} else {
-		rc |= buf_adds(b, r->health == 2 ? "Metrics scrape " :
-		    r->health ? "Health check " : "Rejected ");
+		rc |= buf_adds(b, r->health == HEALTH_METRICS ?
+		    "Metrics scrape " : r->health == HEALTH_CHECK ?
+		    "Health check " : "Rejected ");
 		rc |= add_text_value(b, r->method, capped_len(r->method));
 		rc |= buf_addc(b, ' ');
 		rc |= add_text_value(b, r->path, capped_len(r->path));

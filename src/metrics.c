@@ -326,7 +326,8 @@ metrics_event(struct metrics *m, const char *type, size_t len)
 	if (type != NULL && type_ok(type, len))
 		t = type_slot(m, type, len);
 	add64(t != NULL ? &t->count : &m->f->events_other, 1);
-	__atomic_store_n(&m->f->last_event_ms, clock_ms(CLOCK_REALTIME), __ATOMIC_RELAXED);
+	__atomic_store_n(&m->f->last_event_ms, clock_ms(CLOCK_REALTIME),
+	    __ATOMIC_RELAXED);
 }
 
 /* A valid event that could not be stored (503). */
@@ -364,8 +365,8 @@ void
 metrics_worker(struct metrics *m, int up)
 {
 	if (m != NULL && m->f != NULL)
-		__atomic_store_n(&m->f->worker_seen_ms, up ? clock_ms(CLOCK_REALTIME) : 0,
-		    __ATOMIC_RELAXED);
+		__atomic_store_n(&m->f->worker_seen_ms,
+		    up ? clock_ms(CLOCK_REALTIME) : 0, __ATOMIC_RELAXED);
 }
 
 /* The queue's gauges, from the worker's stats (QSTATE_COUNT entries). */
@@ -388,7 +389,8 @@ metrics_queue(struct metrics *m, const struct queue_count *c)
 		    c[queue_gauges[i]].oldest_ms < oldest))
 			oldest = c[queue_gauges[i]].oldest_ms;
 	__atomic_store_n(&f->oldest_ms, oldest, __ATOMIC_RELAXED);
-	__atomic_store_n(&f->queue_ms, clock_ms(CLOCK_REALTIME), __ATOMIC_RELAXED);
+	__atomic_store_n(&f->queue_ms, clock_ms(CLOCK_REALTIME),
+	    __ATOMIC_RELAXED);
 }
 
 /* Which delivery_result an attempt's end is counted as. */

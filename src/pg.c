@@ -12,8 +12,9 @@
  * the network does: past that the connection is dropped and opened
  * again for the next one.  The URL's password never reaches a log.
  *
- * libpq is called through the table pq.c fills (pq.h): the programs
- * load it, with pq_load(), only once DATABASE_URL chose this store.
+ * libpq is called through the table libpq_load.c fills (libpq_load.h):
+ * the store's load(), pg_load(), loads it only once DATABASE_URL chose
+ * this store.
  */
 #include "config.h"
 
@@ -34,7 +35,7 @@
 #include <libpq-fe.h>
 
 #include "extern.h"
-#include "pq.h"
+#include "libpq_load.h"
 
 #define SCHEMA_VERSION	1
 #define MIGRATE_LOCK	"7283512"	/* pg_advisory_xact_lock's key */
@@ -224,9 +225,9 @@ pg_wait(struct pg *pg, const char *what)
 {
 	struct pollfd	 pfd;
 	PGresult	*res, *last = NULL;
-	long long	 end = clock_ms(CLOCK_MONOTONIC) + pg->cfg->db_timeout_ms;
-	long long	 left;
+	long long	 end, left;
 
+	end = clock_ms(CLOCK_MONOTONIC) + pg->cfg->db_timeout_ms;
 	pfd.fd = pq.socket(pg->conn);
 	pfd.events = POLLIN;
 	while (pq.isBusy(pg->conn)) {
@@ -852,8 +853,9 @@ pg_next_due(void *ctx)
 {
 	struct pg	*pg = ctx;
 	PGresult	*res;
-	long long	 now = clock_ms(CLOCK_REALTIME), due = now + POLL_MS, in;
+	long long	 now = clock_ms(CLOCK_REALTIME), due, in;
 
+	due = now + POLL_MS;
 	if (pg->notified)
 		return now;
 	if (pg->followup != 0 && pg->followup < due)

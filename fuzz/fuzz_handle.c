@@ -105,7 +105,7 @@ check_response(const struct request *req, const struct response *r)
 	if (!json_object_is_type(o, json_type_object))
 		abort();
 	json_object_put(o);
-	if (r->status >= 200 && r->status < 300 && !r->health &&
+	if (r->status >= 200 && r->status < 300 && r->health == HEALTH_NONE &&
 	    auth_check(fuzz_config(), req->authorization) != NULL)
 		abort();
 }

@@ -176,6 +176,19 @@ buf_add_json_string(struct buf *b, const char *s, size_t n)
 	return buf_addc(b, '"');
 }
 
+/* ,"key":"value" (or null) for a JSON object being built. */
+int
+buf_add_json_field(struct buf *b, const char *key, const char *s, size_t n)
+{
+	if (buf_addc(b, ',') == -1 ||
+	    buf_add_json_string(b, key, strlen(key)) == -1 ||
+	    buf_addc(b, ':') == -1)
+		return -1;
+	if (s == NULL)
+		return buf_adds(b, "null");
+	return buf_add_json_string(b, s, n);
+}
+
 void
 buf_free(struct buf *b)
 {

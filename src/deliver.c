@@ -6,7 +6,8 @@
  * nsps-deliver's scheduler: hands each queued event to the operator's
  * handler, at least once, with retries.  It keeps the jobs, the timers
  * and the signals; where events are kept is the queue's business
- * (struct queue: the spool, see spool.c).
+ * (struct queue, queue.h: the spool, spool_queue.c, or PostgreSQL,
+ * pg.c).
  */
 #include "config.h"
 
@@ -33,10 +34,6 @@
 
 #define PRUNE_EVERY_MS		(60LL * 60 * 1000)
 
-const char *const queue_state_names[QSTATE_COUNT] = {
-	"new", "cur", "retry", "done", "failed", "tmp", "ids"
-};
-
 /* One line to stderr in one write(2). */
 void
 dlog(const char *fmt, ...)
@@ -52,15 +49,6 @@ dlog(const char *fmt, ...)
 	n = (int)strlen(line);
 	line[n++] = '\n';
 	(void)write_all(STDERR_FILENO, line, (size_t)n);
-}
-
-long long
-now_ms(clockid_t clk)
-{
-	struct timespec	 ts;
-
-	clock_gettime(clk, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -238,7 +226,7 @@ start(struct worker *w, struct delivery *d, char *const *argv)
 	memset(j, 0, sizeof(*j));
 	j->d = *d;
 	j->argv = argv;
-	j->deadline = now_ms(CLOCK_MONOTONIC) + w->cfg->handler_timeout_ms;
+	j->deadline = clock_ms(CLOCK_MONOTONIC) + w->cfg->handler_timeout_ms;
 	j->errfd = p[0];
 	if ((j->pid = fork()) == -1) {
 		dlog("fork: %s", strerror(errno));
@@ -346,7 +334,7 @@ static void
 finish(struct worker *w, struct job *j)
 {
 	char		 result[128];
-	long long	 now = now_ms(CLOCK_REALTIME), delay = 0;
+	long long	 now = clock_ms(CLOCK_REALTIME), delay = 0;
 	enum outcome	 how;
 
 	if (j->errfd != -1)
@@ -364,7 +352,8 @@ finish(struct worker *w, struct job *j)
 	    j->tail, j->tail_len);
 	/* The job started at its deadline less the timeout. */
 	metrics_delivery(w->metrics, metrics_result(how, j->timed_out),
-	    now_ms(CLOCK_MONOTONIC) - j->deadline + w->cfg->handler_timeout_ms);
+	    clock_ms(CLOCK_MONOTONIC) - j->deadline +
+	    w->cfg->handler_timeout_ms);
 	if (how == OUTCOME_DONE)
 		dlog("%s: attempt %zu: %s, done", j->d.id, j->d.attempts,
 		    result);
@@ -476,7 +465,7 @@ kill_all(struct worker *w, int sig)
 static int
 poll_timeout(const struct worker *w, long long wake_at)
 {
-	long long	 now = now_ms(CLOCK_MONOTONIC), wait, due;
+	long long	 now = clock_ms(CLOCK_MONOTONIC), wait, due;
 	size_t		 i;
 
 	wait = wake_at - now;
@@ -490,8 +479,8 @@ poll_timeout(const struct worker *w, long long wake_at)
 		wait = w->cfg->lease_ms / 4;
 	if (!w->stopping && w->running < w->cfg->jobs &&
 	    (due = w->q->ops->next_due(w->q->ctx)) >= 0 &&
-	    due - now_ms(CLOCK_REALTIME) < wait)
-		wait = due - now_ms(CLOCK_REALTIME);
+	    due - clock_ms(CLOCK_REALTIME) < wait)
+		wait = due - clock_ms(CLOCK_REALTIME);
 	if (wait < 0)
 		wait = 0;
 	return wait > INT_MAX ? INT_MAX : (int)wait;
@@ -517,7 +506,7 @@ read_signals(struct worker *w)
 static void
 kill_overdue(struct worker *w)
 {
-	long long	 now = now_ms(CLOCK_MONOTONIC);
+	long long	 now = clock_ms(CLOCK_MONOTONIC);
 	size_t		 i;
 
 	for (i = 0; i < w->cfg->jobs; i++)
@@ -603,15 +592,15 @@ worker_run(struct worker *w, int once)
 	int		 drained;
 
 	ops->recover(w->q->ctx, kill_orphan);
-	ops->prune(w->q->ctx, now_ms(CLOCK_REALTIME) - w->cfg->retention_ms);
-	next_prune = now_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
+	ops->prune(w->q->ctx, clock_ms(CLOCK_REALTIME) - w->cfg->retention_ms);
+	next_prune = clock_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
 	publish(w, 1);
-	next_publish = now_ms(CLOCK_MONOTONIC) + METRICS_PUBLISH_MS;
+	next_publish = clock_ms(CLOCK_MONOTONIC) + METRICS_PUBLISH_MS;
 
 	for (;;) {
 		drained = 0;
 		while (!w->stopping && w->running < w->cfg->jobs) {
-			if (ops->claim(w->q->ctx, now_ms(CLOCK_REALTIME),
+			if (ops->claim(w->q->ctx, clock_ms(CLOCK_REALTIME),
 			    key_busy, w, &d) != 1) {
 				drained = 1;
 				break;
@@ -649,15 +638,15 @@ worker_run(struct worker *w, int once)
 		kill_overdue(w);
 		renew(w);
 		/* The hourly rescan also catches anything inotify missed. */
-		if (now_ms(CLOCK_MONOTONIC) >= next_prune) {
-			ops->prune(w->q->ctx, now_ms(CLOCK_REALTIME) -
+		if (clock_ms(CLOCK_MONOTONIC) >= next_prune) {
+			ops->prune(w->q->ctx, clock_ms(CLOCK_REALTIME) -
 			    w->cfg->retention_ms);
-			next_prune = now_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
+			next_prune = clock_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
 			ops->rescan(w->q->ctx);
 		}
-		if (now_ms(CLOCK_MONOTONIC) >= next_publish) {
+		if (clock_ms(CLOCK_MONOTONIC) >= next_publish) {
 			publish(w, 1);
-			next_publish = now_ms(CLOCK_MONOTONIC) +
+			next_publish = clock_ms(CLOCK_MONOTONIC) +
 			    METRICS_PUBLISH_MS;
 		}
 		/* --once takes what arrived meanwhile, too. */

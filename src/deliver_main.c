@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "extern.h"
-#include "spool.h"
 
 static void
 usage(FILE *fp)
@@ -33,25 +32,22 @@ usage(FILE *fp)
 
 /* --stats: one JSON object, a count and the oldest age per state. */
 static int
-print_stats(const struct config *cfg, struct queue *q)
+print_stats(const struct config *cfg, const struct store *store,
+    struct queue *q)
 {
 	struct queue_count c[QSTATE_COUNT];
 	struct buf	 b = { 0 };
-	long long	 now = now_ms(CLOCK_REALTIME);
+	long long	 now = clock_ms(CLOCK_REALTIME);
 	size_t		 i;
 	int		 rc = 1;
 
-	if (q->ops->stats(q->ctx, c, QSTATE_ALL) == -1)
+	if (q->ops->stats(q->ctx, c, store->states) == -1)
 		return 1;
-	if (cfg->spool_dir != NULL) {
-		buf_adds(&b, "{\"spool\":");
-		buf_add_json_string(&b, cfg->spool_dir,
-		    strlen(cfg->spool_dir));
-	} else
-		buf_adds(&b, "{\"store\":\"postgresql\"");
-	/* PostgreSQL has no tmp/ or ids/. */
-	for (i = 0; i < (cfg->spool_dir != NULL ? QSTATE_COUNT : QSTATE_TMP);
-	    i++) {
+	buf_addc(&b, '{');
+	store->stats_head(cfg, &b);
+	for (i = 0; i < QSTATE_COUNT; i++) {
+		if ((store->states & (1u << i)) == 0)
+			continue;
 		buf_adds(&b, ",\"");
 		buf_adds(&b, queue_state_names[i]);
 		buf_adds(&b, "\":{\"count\":");
@@ -98,14 +94,15 @@ start_worker(struct worker *w, const struct config *cfg, int once)
 
 /* The one-shot commands and the worker, on one queue. */
 static int
-run(struct config *cfg, struct queue *q, int once, int stats, int requeue)
+run(struct config *cfg, const struct store *store, struct queue *q, int once,
+    int stats, int requeue)
 {
 	struct worker	 w;
 	size_t		 n = 0;
 	int		 rc;
 
 	if (stats)
-		rc = print_stats(cfg, q);
+		rc = print_stats(cfg, store, q);
 	else if (requeue) {
 		rc = q->ops->requeue_failed(q->ctx, &n) == -1;
 		printf("%zu events requeued\n", n);
@@ -117,40 +114,20 @@ run(struct config *cfg, struct queue *q, int once, int stats, int requeue)
 	return rc;
 }
 
-/* DATABASE_URL: the same, on PostgreSQL; or --migrate. */
+/* --migrate: the store's schema, brought up to date. */
 static int
-run_pg(struct config *cfg, int once, int stats, int requeue, int migrate)
+run_migrate(struct config *cfg, const struct store *store)
 {
-	struct queue	 q;
 	char		 err[MAX_PATH_LEN + 256];
 	int		 rc, ex;
 
-	if (pq_load(cfg->database_url, err, sizeof(err)) == -1) {
-		dlog("DATABASE_URL: %s", err);
-		config_free(cfg);
-		return EX_CONFIG_CODE;
-	}
-	if (migrate) {
-		rc = pg_migrate(cfg, err, sizeof(err), &ex);
-		if (rc == -1)
-			dlog("--migrate: %s", err);
-		else
-			dlog("schema is up to date");
-		config_free(cfg);
-		return rc == -1 ? ex : 0;
-	}
-	if (pg_queue_open(&q, cfg, stats || requeue ? 0 :
-	    QUEUE_WORK | (once ? 0 : QUEUE_WATCH), dlog, err, sizeof(err),
-	    &ex) == -1) {
-		dlog("%s", err);
-		q.ops->close(q.ctx);
-		config_free(cfg);
-		return ex;
-	}
-	rc = run(cfg, &q, once, stats, requeue);
-	q.ops->close(q.ctx);
+	rc = store->migrate(cfg, err, sizeof(err), &ex);
+	if (rc == -1)
+		dlog("--migrate: %s", err);
+	else
+		dlog("schema is up to date");
 	config_free(cfg);
-	return rc;
+	return rc == -1 ? ex : 0;
 }
 
 int
@@ -167,9 +144,9 @@ main(int argc, char *argv[])
 	};
 	struct options	 opts;
 	struct config	 cfg;
-	struct spool_queue sq;
+	const struct store *store;
 	struct queue	 q;
-	char		 err[MAX_PATH_LEN + 256], *real;
+	char		 err[MAX_PATH_LEN + 256];
 	int		 ch, once = 0, stats = 0, requeue = 0, migrate = 0, rc;
 	int		 ex;
 
@@ -229,36 +206,36 @@ main(int argc, char *argv[])
 		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
-	if (cfg.database_url != NULL)
-		return run_pg(&cfg, once, stats, requeue, migrate);
-	if (migrate) {
+	/* The store, chosen once. */
+	store = store_choose(&cfg);
+	if (migrate && (store == NULL || store->migrate == NULL)) {
 		dlog("--migrate: no database: set DATABASE_URL");
 		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
-	if (cfg.spool_dir == NULL) {
+	if (store == NULL) {
 		dlog("no store: set SPOOL_DIR (or give -d) or DATABASE_URL");
 		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
-	/* Handlers are told the spool's real path. */
-	if ((real = realpath(cfg.spool_dir, NULL)) == NULL) {
-		dlog("SPOOL_DIR: %s: %s", cfg.spool_dir, strerror(errno));
+	if (store->load != NULL &&
+	    store->load(&cfg, err, sizeof(err)) == -1) {
+		dlog("%s", err);
 		config_free(&cfg);
 		return EX_CONFIG_CODE;
 	}
-	free(cfg.spool_dir);
-	cfg.spool_dir = real;
-	if (spool_queue_open(&sq, &q, cfg.spool_dir, stats || requeue ? 0 :
+	if (migrate)
+		return run_migrate(&cfg, store);
+	if (store->queue_open(&q, &cfg, stats || requeue ? 0 :
 	    QUEUE_WORK | (once ? 0 : QUEUE_WATCH), dlog, err, sizeof(err),
 	    &ex) == -1) {
 		dlog("%s", err);
-		q.ops->close(q.ctx);
+		if (q.ops != NULL)
+			q.ops->close(q.ctx);
 		config_free(&cfg);
 		return ex;
 	}
-	sq.cfg = &cfg;
-	rc = run(&cfg, &q, once, stats, requeue);
+	rc = run(&cfg, store, &q, once, stats, requeue);
 	q.ops->close(q.ctx);
 	config_free(&cfg);
 	return rc;

@@ -3,9 +3,11 @@
  * SPDX-License-Identifier: ISC (see LICENSE)
  */
 /*
- * nsps-connector: receives PortaOne NSPS provisioning events.
+ * nsps-connector receives PortaOne NSPS provisioning events;
+ * nsps-deliver runs the operator's handler on each one accepted.
  *
- * The one internal header.  Data flows in one direction:
+ * The one internal header; the stores' interface is in queue.h, which
+ * it includes.  In the connector data flows in one direction:
  *
  *   transport (fcgi.c, cgi.c, file.c) -> struct request -> handle()
  *     -> struct response (written by the transport in one write)
@@ -13,7 +15,9 @@
  *
  * handle() does no I/O of its own: the body comes through the
  * request's read_body callback and an accepted event goes to the
- * sink it is handed (the spool, or nothing).
+ * sink it is handed (the store's, see queue.h, or none: log only).
+ * nsps-deliver's scheduler (deliver.c) takes events from the store's
+ * queue: the spool (spool_queue.c) or PostgreSQL (pg.c).
  */
 #ifndef NSPS_EXTERN_H
 #define NSPS_EXTERN_H
@@ -28,6 +32,7 @@
 
 struct json_tokener;
 struct json_object;
+struct sink;
 
 #define PROG			"nsps-connector"
 
@@ -47,6 +52,7 @@ struct json_object;
 #define MAX_REQUIRED		16
 #define MAX_FIELD_DEPTH		8
 #define MAX_ID_LEN		128	/* trace ids copied into the log */
+#define EVENT_ID_MAX		128	/* as event_id_valid() allows */
 #define MAX_PATH_LEN		1024
 
 /* A growable byte buffer, reused across requests. */
@@ -62,6 +68,7 @@ int	 buf_adds(struct buf *, const char *);
 int	 buf_addc(struct buf *, char);
 int	 buf_addu(struct buf *, unsigned long long);
 int	 buf_add_json_string(struct buf *, const char *, size_t);
+int	 buf_add_json_field(struct buf *, const char *, const char *, size_t);
 size_t	 utf8_seqlen(const unsigned char *, size_t);
 void	 buf_free(struct buf *);
 
@@ -193,6 +200,7 @@ int	 dotenv_parse(const char *, size_t,
 int	 parse_size(const char *, size_t, size_t *);
 int	 parse_duration(const char *, unsigned long long *);
 int	 command_runnable(const char *);
+const struct route *route_find(const struct config *, const char *);
 
 /*
  * One request as a transport sees it.  Strings are NUL-terminated and
@@ -227,27 +235,11 @@ struct event {
 	struct json_object *root;		/* the parsed body */
 };
 
-enum store_result {
-	STORE_OK,
-	STORE_DUPLICATE,
-	STORE_FAILED
-};
-
-/*
- * Where an accepted event goes before it is acknowledged.  store() gets
- * the body exactly as received; on STORE_FAILED it puts the reason in
- * why.  A NULL store means "log only".
- */
-struct sink {
-	enum store_result (*store)(void *, const struct event *,
-	    const struct request *, const char *, size_t, char *, size_t);
-	void		*ctx;
-	/* Optional: event_id must satisfy this (the spool names files). */
-	int		 require_event_id;
-	/* Optional: events waiting for delivery, for the health check. */
-	long		(*backlog)(void *);
-	/* Optional: the shared counters, counted and scraped. */
-	struct metrics	*metrics;
+/* What a request to a path other than the event path asked for. */
+enum health {
+	HEALTH_NONE,		/* an event, or a rejection */
+	HEALTH_CHECK,		/* the health path */
+	HEALTH_METRICS		/* the metrics path: a scrape */
 };
 
 /* The answer handle() chose; st->out holds it rendered. */
@@ -258,7 +250,7 @@ struct response {
 	const char	*extra;		/* one more header line, with CRLF */
 	const char	*details;	/* 422 details, a JSON array */
 	int		 duplicate;
-	int		 health;	/* 1: health check, 2: metrics scrape */
+	enum health	 health;
 	long		 backlog;	/* health: -1 when unknown */
 	const struct metrics *metrics;	/* set: answer the exposition */
 	char		 reason_buf[256];
@@ -275,7 +267,7 @@ struct log_record {
 	const char	*trace_id;
 	const char	*unique_id;
 	int		 duplicate;
-	int		 health;
+	enum health	 health;
 	struct timespec	 start;
 };
 
@@ -361,173 +353,7 @@ int	 listen_socket(const char *);
 int	 read_all(int, char *, size_t);
 int	 write_all(int, const char *, size_t);
 
-/*
- * spool.c: the spool's folders, opened once.  Shared with nsps-deliver,
- * which owns cur/ and the folders after it.
- */
-#define SPOOL_ID_MAX		128	/* as event_id_valid() allows */
-enum spool_dir {
-	SPOOL_TMP,
-	SPOOL_IDS,
-	SPOOL_META,
-	SPOOL_NEW,
-	SPOOL_CUR,
-	SPOOL_RETRY,
-	SPOOL_DONE,
-	SPOOL_FAILED,
-	SPOOL_STATUS,
-	SPOOL_APPLIED,
-	SPOOL_NDIRS
-};
-extern const char *const spool_dirs[SPOOL_NDIRS];
-
-struct spool {
-	int		 root;
-	int		 fd[SPOOL_NDIRS];
-	pid_t		 pid;
-	unsigned	 seq;
-	int		 no_xattr;	/* metadata goes to meta/ */
-	int		 no_tmpfile;	/* bodies are named in tmp/ */
-	struct buf	 meta;
-	char		 path[MAX_PATH_LEN + 1];
-	char		 error[MAX_PATH_LEN + 256];	/* set: unusable */
-};
-
-int	 spool_open(struct spool *, const char *);
-void	 spool_close(struct spool *);
-enum store_result spool_store(void *, const struct event *,
-	    const struct request *, const char *, size_t, char *, size_t);
-long	 spool_backlog(void *);
-
-/*
- * The queue nsps-deliver works from.  A store implements these; the
- * scheduler in deliver.c knows nothing else of it.
- */
-/* A claimed event, handed to its handler. */
-struct delivery {
-	char		 id[SPOOL_ID_MAX + 1];
-	int		 fd;		/* the body, open for reading */
-	char		 path[MAX_PATH_LEN + SPOOL_ID_MAX + 16];
-	char		*type;		/* "" when unknown, never NULL */
-	char		*bill_status;
-	char		*trace_id;
-	char		*request_id;
-	size_t		 attempts;	/* this one included */
-	long long	 first_ms;
-	char		 key[ORDER_KEY_MAX + 1];	/* "": not ordered */
-	struct version	 version;
-	char		 newer[SPOOL_ID_MAX + 1];	/* stale: applied */
-};
-
-/* The newest version applied (handler exit 0) for a key. */
-struct applied {
-	struct version	 version;
-	char		 id[SPOOL_ID_MAX + 1];
-};
-
-enum outcome {
-	OUTCOME_DONE,
-	OUTCOME_RETRY,
-	OUTCOME_FAILED
-};
-
-enum queue_state {
-	QSTATE_NEW,
-	QSTATE_CUR,
-	QSTATE_RETRY,
-	QSTATE_DONE,
-	QSTATE_FAILED,
-	QSTATE_TMP,		/* the spool's own, for --stats */
-	QSTATE_IDS,
-	QSTATE_COUNT
-};
-
-#define QSTATE_ALL		((1u << QSTATE_COUNT) - 1)
-
-struct queue_count {
-	size_t		 count;
-	long long	 oldest_ms;	/* arrival, wall clock; -1: none */
-};
-
-struct queue_ops {
-	/*
-	 * Completes what a killed worker or connector left half done;
-	 * first calls orphan(pid, start) for each handler a killed worker
-	 * recorded as running.
-	 */
-	int	  (*recover)(void *, void (*)(pid_t, unsigned long long));
-	/*
-	 * The next event due at now (wall ms) whose key busy() does not
-	 * name, the newest version of its key first: 1 claimed, 0 none.
-	 */
-	int	  (*claim)(void *, long long, int (*)(void *, const char *),
-		    void *, struct delivery *);
-	/* Its handler runs as pid, started at the given boot tick. */
-	void	  (*started)(void *, struct delivery *, pid_t,
-		    unsigned long long);
-	/* The newest version applied for a key: 1, 0 none, -1 error. */
-	int	  (*applied_get)(void *, const char *, struct applied *);
-	/* Made durable before the event is recorded as done. */
-	int	  (*applied_set)(void *, const char *, const struct applied *);
-	/* Gives a claimed event back untouched. */
-	void	  (*release)(void *, struct delivery *);
-	/* Records an attempt's outcome; a retry is due at the given ms. */
-	int	  (*finish)(void *, struct delivery *, enum outcome, long long,
-		    const char *, const char *, size_t);
-	/* When the earliest retry is due (wall ms), -1 when none. */
-	long long (*next_due)(void *);
-	/* Readable when new events may have come; -1 when none. */
-	int	  (*wait_fd)(void *);
-	void	  (*wake)(void *);
-	/* The next claim looks at the whole store again. */
-	void	  (*rescan)(void *);
-	/* Forgets events done before the given wall ms. */
-	void	  (*prune)(void *, long long);
-	/* Counts the states whose bit (1 << QSTATE_*) is set. */
-	int	  (*stats)(void *, struct queue_count *, unsigned int);
-	int	  (*requeue_failed)(void *, size_t *);
-	void	  (*close)(void *);
-	/*
-	 * Optional, for stores shared by many workers: renew() keeps the
-	 * claims of running events and says how many were newly lost;
-	 * lost() whether this one was (another worker may run it now).
-	 */
-	int	  (*renew)(void *);
-	int	  (*lost)(void *, const struct delivery *);
-};
-
-struct queue {
-	const struct queue_ops *ops;
-	void		*ctx;
-};
-
-extern const char *const queue_state_names[QSTATE_COUNT];
-
-void	 delivery_free(struct delivery *);
-
-struct spool_queue;
-
-#define QUEUE_WORK		0x1	/* claim events: take the lock */
-#define QUEUE_WATCH		0x2	/* be told of new events */
-
-int	 spool_queue_open(struct spool_queue *, struct queue *, const char *,
-	    unsigned int, void (*)(const char *, ...), char *, size_t, int *);
-
-/* pg.c: the store on PostgreSQL (DATABASE_URL). */
-struct pg;
-struct pg *pg_sink_open(const struct config *);
-void	 pg_sink_close(struct pg *);
-const char *pg_error(const struct pg *);
-int	 pg_auth_failed(const struct pg *);
-enum store_result pg_store(void *, const struct event *,
-	    const struct request *, const char *, size_t, char *, size_t);
-long	 pg_backlog(void *);
-int	 pg_queue_open(struct queue *, const struct config *, unsigned int,
-	    void (*)(const char *, ...), char *, size_t, int *);
-int	 pg_migrate(const struct config *, char *, size_t, int *);
-
-/* pq.c: libpq, loaded at start-up when DATABASE_URL is set, which it checks. */
-int	 pq_load(const char *, char *, size_t);
+#include "queue.h"
 
 /* deliver.c: nsps-deliver's scheduler. */
 #define DPROG			"nsps-deliver"
@@ -562,9 +388,7 @@ int	 worker_run(struct worker *, int);
 enum outcome judge(const struct config *, int, int, size_t, long long,
 	    char *, size_t);
 long long backoff_delay(long long, long long, size_t, unsigned int);
-long long now_ms(clockid_t);
 unsigned long long proc_start_time(pid_t);
-const struct route *route_find(const struct config *, const char *);
 void	 dlog(const char *, ...)
 	    __attribute__((__format__(__printf__, 1, 2)));
 

@@ -229,7 +229,7 @@ scrape(const struct sink *sink, const char *m, struct response *r)
 		    sink->metrics->error);
 	} else {
 		r->status = 200;
-		r->health = 2;		/* logged as a scrape */
+		r->health = HEALTH_METRICS;
 		r->metrics = sink->metrics;
 	}
 	return 0;
@@ -250,7 +250,7 @@ route(const struct config *cfg, const struct sink *sink, struct state *st,
 	if (path_matches(path, len, cfg->health_path, cfg->health_path_len)) {
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
 			r->status = 200;
-			r->health = 1;
+			r->health = HEALTH_CHECK;
 			if (sink->backlog != NULL)
 				r->backlog = sink->backlog(sink->ctx);
 			/* -2: the store cannot be reached. */
@@ -289,16 +289,16 @@ render(struct state *st, const struct request *req, struct response *r)
 		buf_adds(b, "{\"message\":\"Event accepted for processing\"}");
 	else if (r->duplicate)
 		buf_adds(b, "{\"message\":\"Event already accepted\"}");
-	else if (r->health && r->backlog >= 0) {
+	else if (r->health == HEALTH_CHECK && r->backlog >= 0) {
 		buf_adds(b, "{\"status\":\"ok\",\"spool_backlog\":");
 		buf_addu(b, (unsigned long long)r->backlog);
 		buf_addc(b, '}');
 	} else if (r->metrics != NULL) {
 		if (metrics_render(r->metrics, b) == -1)
 			b->len = 0;
-	} else if (r->health && r->backlog == -2)
+	} else if (r->health == HEALTH_CHECK && r->backlog == -2)
 		buf_adds(b, "{\"status\":\"store unreachable\"}");
-	else if (r->health)
+	else if (r->health == HEALTH_CHECK)
 		buf_adds(b, "{\"status\":\"ok\"}");
 	else
 		response_error_body(b, r->status, r->error, r->details);

@@ -104,6 +104,13 @@ add_text_value(struct buf *b, const char *s, size_t n)
 	return 0;
 }
 
+/* Values longer than this are cut in the log, whatever their source. */
+static size_t
+capped(size_t n)
+{
+	return n > MAX_LOGGED_VALUE ? MAX_LOGGED_VALUE : n;
+}
+
 static size_t
 capped_len(const char *s)
 {
@@ -129,8 +136,9 @@ text_line(struct buf *b, const struct log_record *r)
 		rc |= buf_adds(b, " | bill status: ");
 		rc |= add_text_value(b, ev->bill_status, ev->bill_status_len);
 	} else {
-		rc |= buf_adds(b, r->health == 2 ? "Metrics scrape " :
-		    r->health ? "Health check " : "Rejected ");
+		rc |= buf_adds(b, r->health == HEALTH_METRICS ?
+		    "Metrics scrape " : r->health == HEALTH_CHECK ?
+		    "Health check " : "Rejected ");
 		rc |= add_text_value(b, r->method, capped_len(r->method));
 		rc |= buf_addc(b, ' ');
 		rc |= add_text_value(b, r->path, capped_len(r->path));
@@ -148,18 +156,6 @@ text_line(struct buf *b, const struct log_record *r)
 	}
 	rc |= buf_addc(b, '\n');
 	return rc;
-}
-
-static int
-add_json_field(struct buf *b, const char *name, const char *s, size_t n)
-{
-	if (buf_addc(b, ',') == -1 || buf_add_json_string(b, name,
-	    strlen(name)) == -1 || buf_addc(b, ':') == -1)
-		return -1;
-	if (s == NULL)
-		return buf_adds(b, "null");
-	return buf_add_json_string(b, s, n > MAX_LOGGED_VALUE ?
-	    MAX_LOGGED_VALUE : n);
 }
 
 static int
@@ -228,23 +224,25 @@ json_line(struct buf *b, const struct buf *msg, const struct log_record *r)
 	rc |= add_time(b);
 	rc |= buf_adds(b, ",\"level\":");
 	rc |= buf_adds(b, level_of(r->status));
-	rc |= add_json_field(b, "message", msg->data, msg->len);
+	rc |= buf_add_json_field(b, "message", msg->data,
+	    capped(msg->len));
 	rc |= buf_adds(b, ",\"status\":");
 	rc |= buf_addu(b, (unsigned)r->status);
-	rc |= add_json_field(b, "method", r->method, capped_len(r->method));
-	rc |= add_json_field(b, "path", r->path, capped_len(r->path));
-	rc |= add_json_field(b, "event_id", ev ? ev->event_id : NULL,
-	    ev ? ev->event_id_len : 0);
-	rc |= add_json_field(b, "event_type", ev ? ev->event_type : NULL,
-	    ev ? ev->event_type_len : 0);
-	rc |= add_json_field(b, "bill_status", ev ? ev->bill_status : NULL,
-	    ev ? ev->bill_status_len : 0);
-	rc |= add_json_field(b, "request_id", trace, capped_len(trace));
-	rc |= add_json_field(b, "unique_id", unique, capped_len(unique));
+	rc |= buf_add_json_field(b, "method", r->method, capped_len(r->method));
+	rc |= buf_add_json_field(b, "path", r->path, capped_len(r->path));
+	rc |= buf_add_json_field(b, "event_id", ev ? ev->event_id : NULL,
+	    ev ? capped(ev->event_id_len) : 0);
+	rc |= buf_add_json_field(b, "event_type", ev ? ev->event_type : NULL,
+	    ev ? capped(ev->event_type_len) : 0);
+	rc |= buf_add_json_field(b, "bill_status", ev ? ev->bill_status : NULL,
+	    ev ? capped(ev->bill_status_len) : 0);
+	rc |= buf_add_json_field(b, "request_id", trace, capped_len(trace));
+	rc |= buf_add_json_field(b, "unique_id", unique, capped_len(unique));
 	if (r->type != NULL)
-		rc |= add_json_field(b, "type", r->type, strlen(r->type));
+		rc |= buf_add_json_field(b, "type", r->type,
+		    capped(strlen(r->type)));
 	if (r->reason != NULL)
-		rc |= add_json_field(b, "reason", r->reason,
+		rc |= buf_add_json_field(b, "reason", r->reason,
 		    capped_len(r->reason));
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rc |= buf_adds(b, ",\"duration_ms\":");
@@ -309,7 +307,8 @@ log_msg(const char *fmt, ...)
 		    buf_add(&b, tmp, (size_t)n) == 0 &&
 		    add_time(&line) == 0 &&
 		    buf_adds(&line, ",\"level\":\"error\"") == 0 &&
-		    add_json_field(&line, "message", b.data, b.len) == 0 &&
+		    buf_add_json_field(&line, "message", b.data,
+		    capped(b.len)) == 0 &&
 		    buf_adds(&line, "}\n") == 0)
 			(void)write_all(STDERR_FILENO, line.data, line.len);
 	}

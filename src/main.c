@@ -93,30 +93,34 @@ inherited_socket(void)
 }
 
 /*
- * FastCGI refuses to start on bad configuration, an unusable spool
- * included: nobody would see a 500.
+ * FastCGI refuses to start on bad configuration, an unusable store
+ * included: nobody would see a 500.  A store that is only away (a
+ * database down) comes last: configuration is the one to fix first.
  */
 static int
-run_fcgi(const struct config *cfg, const struct sink *sink,
-    const struct spool *spool, const struct pg *pg, const char *addr,
+run_fcgi(const struct config *cfg, const struct sink *sink, const char *addr,
     int fd)
 {
+	const char	*why = NULL;
+	int		 ex = EX_CONFIG_CODE;
+
 	if (cfg->error[0] != '\0') {
 		log_msg("%s", cfg->error);
 		return EX_CONFIG_CODE;
 	}
-	if (cfg->spool_dir != NULL && spool->error[0] != '\0') {
-		log_msg("%s", spool->error);
-		return EX_CONFIG_CODE;
+	if (sink->error != NULL)
+		why = sink->error(sink->ctx, &ex);
+	if (why != NULL && ex == EX_CONFIG_CODE) {
+		log_msg("%s", why);
+		return ex;
 	}
 	if (sink->metrics != NULL && sink->metrics->f == NULL) {
 		log_msg("%s", sink->metrics->error);
 		return EX_CONFIG_CODE;
 	}
-	/* A wrong password is configuration; a database away, temporary. */
-	if (pg != NULL && *pg_error(pg) != '\0') {
-		log_msg("%s", pg_error(pg));
-		return pg_auth_failed(pg) ? EX_CONFIG_CODE : EX_TEMPFAIL_CODE;
+	if (why != NULL) {
+		log_msg("%s", why);
+		return ex;
 	}
 	return serve_fcgi(cfg, sink, addr, fd);
 }
@@ -127,12 +131,11 @@ main(int argc, char *argv[])
 	struct options	 opts;
 	struct config	 cfg;
 	struct sink	 sink = { 0 };
-	struct spool	 spool;
 	struct metrics	 metrics;
-	struct pg	*pg = NULL;
+	const struct store *store = NULL;
 	const char	*addr = NULL, *file = NULL;
-	char		 err[512];
-	int		 ch, fd, rc;
+	char		 err[MAX_PATH_LEN + 256];
+	int		 ch, fd, rc, ex;
 
 	sanitise_stdio();
 	memset(&opts, 0, sizeof(opts));
@@ -193,36 +196,22 @@ main(int argc, char *argv[])
 	(void)config_load(&cfg, &opts);
 	log_init(&cfg);
 	/*
-	 * The spool's folders are opened once.  In the one-request modes a
-	 * spool that cannot be used answers 503: the event is fine, and
-	 * NSPS retries it once the spool is back.
+	 * The store, chosen once.  Without libpq no mode could store
+	 * anything: every mode stops, as FastCGI does on a bad setting.
 	 */
-	memset(&spool, 0, sizeof(spool));
-	if (cfg.error[0] == '\0' && cfg.spool_dir != NULL) {
-		(void)spool_open(&spool, cfg.spool_dir);
-		sink.store = spool_store;
-		sink.backlog = spool_backlog;
-		sink.ctx = &spool;
-		sink.require_event_id = 1;
-	} else if (cfg.error[0] == '\0' && cfg.database_url != NULL) {
-		/*
-		 * Without libpq no mode could store anything: every mode
-		 * stops, as FastCGI does on a bad setting.
-		 */
-		if (pq_load(cfg.database_url, err, sizeof(err)) == -1) {
-			log_msg("DATABASE_URL: %s", err);
-			config_free(&cfg);
-			return EX_CONFIG_CODE;
-		}
-		if ((pg = pg_sink_open(&cfg)) == NULL) {
-			log_msg("database: %s", strerror(errno));
-			config_free(&cfg);
-			return 1;
-		}
-		sink.store = pg_store;
-		sink.backlog = pg_backlog;
-		sink.ctx = pg;
-		sink.require_event_id = 1;
+	if (cfg.error[0] == '\0')
+		store = store_choose(&cfg);
+	if (store != NULL && store->load != NULL &&
+	    store->load(&cfg, err, sizeof(err)) == -1) {
+		log_msg("%s", err);
+		config_free(&cfg);
+		return EX_CONFIG_CODE;
+	}
+	if (store != NULL &&
+	    store->sink_open(&sink, &cfg, err, sizeof(err), &ex) == -1) {
+		log_msg("%s", err);
+		config_free(&cfg);
+		return ex;
 	}
 	/*
 	 * The shared counters, mapped once (per invocation in CGI).  In
@@ -237,9 +226,9 @@ main(int argc, char *argv[])
 	}
 
 	if (addr != NULL)
-		rc = run_fcgi(&cfg, &sink, &spool, pg, addr, -1);
+		rc = run_fcgi(&cfg, &sink, addr, -1);
 	else if (file == NULL && (fd = inherited_socket()) != -1)
-		rc = run_fcgi(&cfg, &sink, &spool, pg, NULL, fd);
+		rc = run_fcgi(&cfg, &sink, NULL, fd);
 	else {
 		/* One request: a bad configuration is answered with 500. */
 		if (cfg.error[0] != '\0')
@@ -258,10 +247,8 @@ main(int argc, char *argv[])
 			close(fd);
 		}
 	}
-	if (pg != NULL)
-		pg_sink_close(pg);
-	else if (sink.store != NULL)
-		spool_close(&spool);
+	if (sink.close != NULL)
+		sink.close(sink.ctx);
 	metrics_close(&metrics);
 	config_free(&cfg);
 	log_free();

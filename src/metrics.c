@@ -115,15 +115,6 @@ struct metrics_file {
 	struct metrics_type types[METRICS_TYPES_CAP];
 };
 
-static long long
-wall_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t
 load64(const uint64_t *p)
 {
@@ -157,7 +148,7 @@ init_file(struct metrics *m, int fd)
 		return set_error(m, "mmap", errno);
 	f->version = METRICS_VERSION;
 	f->size = sizeof(*f);
-	f->created_ms = wall_ms();
+	f->created_ms = clock_ms(CLOCK_REALTIME);
 	f->oldest_ms = -1;
 	__atomic_store_n(&f->magic, METRICS_MAGIC, __ATOMIC_RELEASE);
 	m->f = f;
@@ -335,7 +326,8 @@ metrics_event(struct metrics *m, const char *type, size_t len)
 	if (type != NULL && type_ok(type, len))
 		t = type_slot(m, type, len);
 	add64(t != NULL ? &t->count : &m->f->events_other, 1);
-	__atomic_store_n(&m->f->last_event_ms, wall_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&m->f->last_event_ms, clock_ms(CLOCK_REALTIME),
+	    __ATOMIC_RELAXED);
 }
 
 /* A valid event that could not be stored (503). */
@@ -373,8 +365,8 @@ void
 metrics_worker(struct metrics *m, int up)
 {
 	if (m != NULL && m->f != NULL)
-		__atomic_store_n(&m->f->worker_seen_ms, up ? wall_ms() : 0,
-		    __ATOMIC_RELAXED);
+		__atomic_store_n(&m->f->worker_seen_ms,
+		    up ? clock_ms(CLOCK_REALTIME) : 0, __ATOMIC_RELAXED);
 }
 
 /* The queue's gauges, from the worker's stats (QSTATE_COUNT entries). */
@@ -397,7 +389,8 @@ metrics_queue(struct metrics *m, const struct queue_count *c)
 		    c[queue_gauges[i]].oldest_ms < oldest))
 			oldest = c[queue_gauges[i]].oldest_ms;
 	__atomic_store_n(&f->oldest_ms, oldest, __ATOMIC_RELAXED);
-	__atomic_store_n(&f->queue_ms, wall_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&f->queue_ms, clock_ms(CLOCK_REALTIME),
+	    __ATOMIC_RELAXED);
 }
 
 /* Which delivery_result an attempt's end is counted as. */
@@ -613,7 +606,7 @@ int
 metrics_render(const struct metrics *m, struct buf *b)
 {
 	const struct metrics_file *f = m->f;
-	long long	 now = wall_ms(), last;
+	long long	 now = clock_ms(CLOCK_REALTIME), last;
 	char		 line[256];
 	int		 rc = 0;
 

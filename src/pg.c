@@ -12,8 +12,9 @@
  * the network does: past that the connection is dropped and opened
  * again for the next one.  The URL's password never reaches a log.
  *
- * libpq is called through the table pq.c fills (pq.h): the programs
- * load it, with pq_load(), only once DATABASE_URL chose this store.
+ * libpq is called through the table libpq_load.c fills (libpq_load.h):
+ * the store's load(), pg_load(), loads it only once DATABASE_URL chose
+ * this store.
  */
 #include "config.h"
 
@@ -34,7 +35,7 @@
 #include <libpq-fe.h>
 
 #include "extern.h"
-#include "pq.h"
+#include "libpq_load.h"
 
 #define SCHEMA_VERSION	1
 #define MIGRATE_LOCK	"7283512"	/* pg_advisory_xact_lock's key */
@@ -127,7 +128,7 @@ static const char expire_sql[] =
     "WHERE state = 'cur' AND lease_until < now()";
 
 struct held {
-	char		 id[SPOOL_ID_MAX + 1];
+	char		 id[EVENT_ID_MAX + 1];
 	int		 lost;
 };
 
@@ -211,7 +212,7 @@ drain(struct pg *pg)
 	while ((n = pq.notifies(pg->conn)) != NULL) {
 		pq.freemem(n);
 		pg->notified = 1;
-		pg->followup = now_ms(CLOCK_REALTIME) + 2 * NOTIFY_MS;
+		pg->followup = clock_ms(CLOCK_REALTIME) + 2 * NOTIFY_MS;
 	}
 }
 
@@ -224,13 +225,13 @@ pg_wait(struct pg *pg, const char *what)
 {
 	struct pollfd	 pfd;
 	PGresult	*res, *last = NULL;
-	long long	 end = now_ms(CLOCK_MONOTONIC) + pg->cfg->db_timeout_ms;
-	long long	 left;
+	long long	 end, left;
 
+	end = clock_ms(CLOCK_MONOTONIC) + pg->cfg->db_timeout_ms;
 	pfd.fd = pq.socket(pg->conn);
 	pfd.events = POLLIN;
 	while (pq.isBusy(pg->conn)) {
-		if ((left = end - now_ms(CLOCK_MONOTONIC)) <= 0) {
+		if ((left = end - clock_ms(CLOCK_MONOTONIC)) <= 0) {
 			pg_fail(pg, what, "no answer within DB_TIMEOUT");
 			goto bad;
 		}
@@ -398,36 +399,13 @@ pg_fini(struct pg *pg)
 /*
  * The connector's side.
  */
-struct pg *
-pg_sink_open(const struct config *cfg)
-{
-	struct pg	*pg;
-
-	if ((pg = malloc(sizeof(*pg))) == NULL)
-		return NULL;
-	pg_init(pg, cfg, 0);
-	(void)pg_connect(pg);
-	return pg;
-}
-
-/* Why the last attempt failed; "" when it did not. */
-const char *
-pg_error(const struct pg *pg)
-{
-	return pg->conn == NULL ? pg->error : "";
-}
-
-int
-pg_auth_failed(const struct pg *pg)
-{
-	return pg->auth_failed;
-}
-
 static void notify_done(struct pg *);
 
-void
-pg_sink_close(struct pg *pg)
+static void
+pg_sink_close(void *ctx)
 {
+	struct pg	*pg = ctx;
+
 	if (pg == NULL)
 		return;
 	notify_done(pg);
@@ -447,7 +425,7 @@ pg_sink_close(struct pg *pg)
 static void
 notify(struct pg *pg)
 {
-	long long	 now = now_ms(CLOCK_MONOTONIC);
+	long long	 now = clock_ms(CLOCK_MONOTONIC);
 
 	if (pg->notified_ms != 0 && now - pg->notified_ms < NOTIFY_MS)
 		return;
@@ -488,7 +466,7 @@ insert(struct pg *pg, const char *const *v, const int *len, const int *fmt,
  * else 503.  A connection found broken is opened again and the insert
  * tried once more: it is idempotent.
  */
-enum store_result
+static enum store_result
 pg_store(void *ctx, const struct event *ev, const struct request *req,
     const char *body, size_t blen, char *why, size_t whylen)
 {
@@ -562,7 +540,7 @@ out:
 }
 
 /* The sink's backlog(): waiting events; -2 when unreachable. */
-long
+static long
 pg_backlog(void *ctx)
 {
 	struct pg	*pg = ctx;
@@ -643,7 +621,7 @@ held_del(struct pg *pg, const char *id)
 static void
 expire(struct pg *pg)
 {
-	long long	 now = now_ms(CLOCK_MONOTONIC);
+	long long	 now = clock_ms(CLOCK_MONOTONIC);
 
 	if (now - pg->expired < 1000)
 		return;
@@ -840,7 +818,7 @@ pg_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
 	int		 len[7] = { 0 }, fmt[7] = { 0 }, rc = -1;
 
 	snprintf(delay, sizeof(delay), "%lld", how == OUTCOME_RETRY ?
-	    due - now_ms(CLOCK_REALTIME) : 0);
+	    due - clock_ms(CLOCK_REALTIME) : 0);
 	v[0] = d->id;
 	v[1] = pg->owner;
 	v[2] = states[how];
@@ -875,8 +853,9 @@ pg_next_due(void *ctx)
 {
 	struct pg	*pg = ctx;
 	PGresult	*res;
-	long long	 now = now_ms(CLOCK_REALTIME), due = now + POLL_MS, in;
+	long long	 now = clock_ms(CLOCK_REALTIME), due, in;
 
+	due = now + POLL_MS;
 	if (pg->notified)
 		return now;
 	if (pg->followup != 0 && pg->followup < due)
@@ -938,7 +917,7 @@ pg_renew(void *ctx)
 {
 	struct pg	*pg = ctx;
 	PGresult	*res = NULL;
-	long long	 now = now_ms(CLOCK_MONOTONIC);
+	long long	 now = clock_ms(CLOCK_MONOTONIC);
 	const char	*v[2];
 	char		 lease[24];
 	size_t		 i;
@@ -1011,7 +990,7 @@ pg_prune(void *ctx, long long cutoff)
 	char		 age[24];
 	const char	*v = age;
 
-	snprintf(age, sizeof(age), "%lld", now_ms(CLOCK_REALTIME) - cutoff);
+	snprintf(age, sizeof(age), "%lld", clock_ms(CLOCK_REALTIME) - cutoff);
 	res = pg_params(pg, "prune", "DELETE FROM nsps_event WHERE "
 	    "state = 'done' AND done_at < now() - $1 * interval '1 ms'", 1,
 	    &v, NULL, NULL);
@@ -1030,7 +1009,7 @@ pg_stats(void *ctx, struct queue_count *c, unsigned int mask)
 {
 	struct pg	*pg = ctx;
 	PGresult	*res;
-	long long	 now = now_ms(CLOCK_REALTIME);
+	long long	 now = clock_ms(CLOCK_REALTIME);
 	const char	*s;
 	int		 i, k;
 
@@ -1143,8 +1122,8 @@ schema_version(struct pg *pg)
  * go to a private directory.  Returns 0, or -1 with a message in err
  * and the exit status in *ex.
  */
-int
-pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
+static int
+pg_queue_open(struct queue *qu, struct config *cfg, unsigned int how,
     void (*log)(const char *, ...), char *err, size_t errlen, int *ex)
 {
 	struct pg	*pg;
@@ -1184,7 +1163,7 @@ pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	if (getentropy(&r, sizeof(r)) == -1)
-		r = (unsigned int)now_ms(CLOCK_MONOTONIC);
+		r = (unsigned int)clock_ms(CLOCK_MONOTONIC);
 	snprintf(pg->owner, sizeof(pg->owner), "%s:%ld:%08x", host,
 	    (long)getpid(), r);
 	if (how & QUEUE_WORK) {
@@ -1200,7 +1179,7 @@ pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
 			return -1;
 		}
 	}
-	pg->renewed = now_ms(CLOCK_MONOTONIC);
+	pg->renewed = clock_ms(CLOCK_MONOTONIC);
 	return 0;
 }
 
@@ -1208,7 +1187,7 @@ pg_queue_open(struct queue *qu, const struct config *cfg, unsigned int how,
  * --migrate: creates the schema or brings it up to this version, in one
  * transaction, under a lock so that two at once do it once.
  */
-int
+static int
 pg_migrate(const struct config *cfg, char *err, size_t errlen, int *ex)
 {
 	struct pg	 pg;
@@ -1252,3 +1231,72 @@ out:
 	pg_fini(&pg);
 	return rc;
 }
+
+/* libpq, loaded once DATABASE_URL chose this store. */
+static int
+pg_load(const struct config *cfg, char *err, size_t errlen)
+{
+	char		 why[512];
+
+	if (pq_load(cfg->database_url, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "DATABASE_URL: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Why the last attempt failed; NULL when it did not. */
+static const char *
+pg_sink_error(const void *ctx, int *ex)
+{
+	const struct pg	*pg = ctx;
+
+	if (pg->conn != NULL || pg->error[0] == '\0')
+		return NULL;
+	/* A wrong password is configuration; a database away, temporary. */
+	*ex = pg->auth_failed ? EX_CONFIG_CODE : EX_TEMPFAIL_CODE;
+	return pg->error;
+}
+
+/*
+ * The connector's sink, connected once; a database away is the sink's
+ * error, and each event tries again.
+ */
+static int
+pg_sink_open(struct sink *sink, const struct config *cfg, char *err,
+    size_t errlen, int *ex)
+{
+	struct pg	*pg;
+
+	if ((pg = malloc(sizeof(*pg))) == NULL) {
+		snprintf(err, errlen, "database: %s", strerror(errno));
+		*ex = 1;
+		return -1;
+	}
+	pg_init(pg, cfg, 0);
+	(void)pg_connect(pg);
+	sink->store = pg_store;
+	sink->backlog = pg_backlog;
+	sink->error = pg_sink_error;
+	sink->close = pg_sink_close;
+	sink->ctx = pg;
+	sink->require_event_id = 1;
+	return 0;
+}
+
+static int
+pg_stats_head(const struct config *cfg, struct buf *b)
+{
+	(void)cfg;
+	return buf_adds(b, "\"store\":\"postgresql\"");
+}
+
+const struct store store_pg = {
+	.name = "postgresql",
+	.states = (1u << QSTATE_TMP) - 1,	/* no tmp/ or ids/ */
+	.load = pg_load,
+	.sink_open = pg_sink_open,
+	.queue_open = pg_queue_open,
+	.migrate = pg_migrate,
+	.stats_head = pg_stats_head
+};

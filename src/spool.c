@@ -262,18 +262,6 @@ fail:
 	return -1;
 }
 
-static int
-add_json_field(struct buf *b, const char *key, const char *s, size_t n)
-{
-	if (buf_addc(b, ',') == -1 ||
-	    buf_add_json_string(b, key, strlen(key)) == -1 ||
-	    buf_addc(b, ':') == -1)
-		return -1;
-	if (s == NULL)
-		return buf_adds(b, "null");
-	return buf_add_json_string(b, s, n);
-}
-
 /* The metadata kept beside the body: one line of JSON. */
 static int
 build_meta(struct buf *b, const struct event *ev, const struct request *req,
@@ -291,19 +279,19 @@ build_meta(struct buf *b, const struct event *ev, const struct request *req,
 	b->len = 0;
 	if (buf_adds(b, "{\"event_id\":") == -1 ||
 	    buf_add_json_string(b, ev->event_id, ev->event_id_len) == -1 ||
-	    add_json_field(b, "received", stamp, strlen(stamp)) == -1 ||
+	    buf_add_json_field(b, "received", stamp, strlen(stamp)) == -1 ||
 	    buf_adds(b, ",\"received_ms\":") == -1 ||
 	    buf_addu(b, (unsigned long long)now.tv_sec * 1000 +
 	    (unsigned long long)now.tv_nsec / 1000000) == -1 ||
 	    buf_adds(b, ",\"size\":") == -1 ||
 	    buf_addu(b, len) == -1 ||
-	    add_json_field(b, META_TYPE, ev->event_type,
+	    buf_add_json_field(b, META_TYPE, ev->event_type,
 	    ev->event_type_len) == -1 ||
-	    add_json_field(b, META_BILL, ev->bill_status,
+	    buf_add_json_field(b, META_BILL, ev->bill_status,
 	    ev->bill_status_len) == -1 ||
-	    add_json_field(b, META_TRACE, req->trace_id,
+	    buf_add_json_field(b, META_TRACE, req->trace_id,
 	    req->trace_id ? strlen(req->trace_id) : 0) == -1 ||
-	    add_json_field(b, META_REQUEST, req->unique_id,
+	    buf_add_json_field(b, META_REQUEST, req->unique_id,
 	    req->unique_id ? strlen(req->unique_id) : 0) == -1 ||
 	    buf_adds(b, "}\n") == -1)
 		return -1;
@@ -327,7 +315,7 @@ duplicate(struct spool *sp, char *why, size_t whylen)
  * The sink's store(): see the comment at the top of the file for the
  * order of the steps.  STORE_OK only once everything is on disk.
  */
-enum store_result
+static enum store_result
 spool_store(void *ctx, const struct event *ev, const struct request *req,
     const char *body, size_t len, char *why, size_t whylen)
 {
@@ -404,7 +392,7 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
  * The sink's backlog(): events in new/, for GET /health.  One readdir,
  * cheap while the worker keeps up; -1 when the spool is unusable.
  */
-long
+static long
 spool_backlog(void *ctx)
 {
 	struct spool	*sp = ctx;
@@ -428,3 +416,65 @@ spool_backlog(void *ctx)
 	closedir(d);
 	return n;
 }
+
+static const char *
+spool_sink_error(const void *ctx, int *ex)
+{
+	const struct spool *sp = ctx;
+
+	if (sp->error[0] == '\0')
+		return NULL;
+	*ex = EX_CONFIG_CODE;
+	return sp->error;
+}
+
+static void
+spool_sink_close(void *ctx)
+{
+	spool_close(ctx);
+	free(ctx);
+}
+
+/*
+ * The spool's folders are opened once.  One that cannot be used is the
+ * sink's error: the one-request modes answer 503 (the event is fine,
+ * and NSPS retries it once the spool is back).
+ */
+static int
+spool_sink_open(struct sink *sink, const struct config *cfg, char *err,
+    size_t errlen, int *ex)
+{
+	struct spool	*sp;
+
+	if ((sp = malloc(sizeof(*sp))) == NULL) {
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		*ex = 1;
+		return -1;
+	}
+	(void)spool_open(sp, cfg->spool_dir);
+	sink->store = spool_store;
+	sink->backlog = spool_backlog;
+	sink->error = spool_sink_error;
+	sink->close = spool_sink_close;
+	sink->ctx = sp;
+	sink->require_event_id = 1;
+	return 0;
+}
+
+static int
+spool_stats_head(const struct config *cfg, struct buf *b)
+{
+	if (buf_adds(b, "\"spool\":") == -1)
+		return -1;
+	return buf_add_json_string(b, cfg->spool_dir, strlen(cfg->spool_dir));
+}
+
+const struct store store_spool = {
+	.name = "spool",
+	.states = QSTATE_ALL,
+	.load = NULL,
+	.sink_open = spool_sink_open,
+	.queue_open = spool_store_queue_open,
+	.migrate = NULL,
+	.stats_head = spool_stats_head
+};

@@ -10,6 +10,42 @@
 #ifndef NSPS_SPOOL_H
 #define NSPS_SPOOL_H
 
+/*
+ * The spool's folders, opened once.  Shared with nsps-deliver,
+ * which owns cur/ and the folders after it.
+ */
+#define SPOOL_ID_MAX		EVENT_ID_MAX	/* ids name files */
+enum spool_dir {
+	SPOOL_TMP,
+	SPOOL_IDS,
+	SPOOL_META,
+	SPOOL_NEW,
+	SPOOL_CUR,
+	SPOOL_RETRY,
+	SPOOL_DONE,
+	SPOOL_FAILED,
+	SPOOL_STATUS,
+	SPOOL_APPLIED,
+	SPOOL_NDIRS
+};
+extern const char *const spool_dirs[SPOOL_NDIRS];
+
+struct spool {
+	int		 root;
+	int		 fd[SPOOL_NDIRS];
+	pid_t		 pid;
+	unsigned	 seq;
+	int		 no_xattr;	/* metadata goes to meta/ */
+	int		 no_tmpfile;	/* bodies are named in tmp/ */
+	struct buf	 meta;
+	char		 path[MAX_PATH_LEN + 1];
+	char		 error[MAX_PATH_LEN + 256];	/* set: unusable */
+};
+
+int	 spool_open(struct spool *, const char *);
+void	 spool_close(struct spool *);
+
+
 /* The metadata keys nsps-deliver reads back. */
 #define META_TYPE		"event_type"
 #define META_BILL		"bill_status"
@@ -55,5 +91,10 @@ struct spool_queue {
 };
 
 int	 tmp_name_parse(const char *, char *, size_t, long *, char *);
+
+int	 spool_queue_open(struct spool_queue *, struct queue *, const char *,
+	    unsigned int, void (*)(const char *, ...), char *, size_t, int *);
+int	 spool_store_queue_open(struct queue *, struct config *, unsigned int,
+	    void (*)(const char *, ...), char *, size_t, int *);
 
 #endif /* NSPS_SPOOL_H */

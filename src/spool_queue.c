@@ -47,15 +47,6 @@
 #define TMP_GRACE_MS		(15LL * 60 * 1000)
 
 static long long
-wall_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long
 mtime_ms(const struct stat *st)
 {
 	return (long long)st->st_mtim.tv_sec * 1000 +
@@ -170,7 +161,7 @@ status_write(struct spool_queue *q, const char *id, const struct status *st,
 	    buf_adds(b, "\nnext ") == -1 ||
 	    buf_addu(b, (unsigned long long)st->next_ms) == -1 ||
 	    buf_adds(b, "\nlast ") == -1 ||
-	    buf_addu(b, (unsigned long long)wall_ms()) == -1 ||
+	    buf_addu(b, (unsigned long long)clock_ms(CLOCK_REALTIME)) == -1 ||
 	    (st->pid > 0 && (buf_adds(b, "\npid ") == -1 ||
 	    buf_addu(b, (unsigned long long)st->pid) == -1 ||
 	    buf_adds(b, "\nstarted ") == -1 ||
@@ -392,19 +383,6 @@ read_fields(struct spool_queue *q, struct delivery *d)
 	json_object_put(root);
 }
 
-void
-delivery_free(struct delivery *d)
-{
-	if (d->fd != -1)
-		close(d->fd);
-	free(d->type);
-	free(d->bill_status);
-	free(d->trace_id);
-	free(d->request_id);
-	memset(d, 0, sizeof(*d));
-	d->fd = -1;
-}
-
 /*
  * Starts an attempt on an event now in cur/: the attempt is recorded
  * first, so one cut short by a crash still counts.
@@ -421,7 +399,7 @@ begin(struct spool_queue *q, const char *id, struct delivery *d)
 	st.pid = st.pid_start = 0;
 	st.attempts++;
 	if (st.first_ms == 0)
-		st.first_ms = wall_ms();
+		st.first_ms = clock_ms(CLOCK_REALTIME);
 	st.next_ms = 0;
 	d->attempts = st.attempts;
 	d->first_ms = st.first_ms;
@@ -810,7 +788,7 @@ spool_wake(void *ctx)
 	const struct inotify_event *ie;
 	const char	*p;
 	ssize_t		 n;
-	long long	 now = wall_ms();
+	long long	 now = clock_ms(CLOCK_REALTIME);
 
 	while ((n = read(q->ifd, buf, sizeof(buf))) > 0)
 		for (p = buf; p < buf + n; p += sizeof(*ie) + ie->len) {
@@ -889,7 +867,7 @@ recover_cur(struct spool_queue *q, int folder, const char *id, void *arg)
 static int
 tmp_stale(long pid, const struct stat *st)
 {
-	if (wall_ms() - mtime_ms(st) > TMP_GRACE_MS)
+	if (clock_ms(CLOCK_REALTIME) - mtime_ms(st) > TMP_GRACE_MS)
 		return 1;
 	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
@@ -1083,6 +1061,7 @@ spool_queue_close(void *ctx)
 	if (q->lock != -1)
 		close(q->lock);
 	spool_close(&q->sp);
+	free(q);
 }
 
 static const struct queue_ops spool_queue_ops = {
@@ -1151,4 +1130,38 @@ spool_queue_open(struct spool_queue *q, struct queue *qu, const char *path,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The store's queue_open(): the spool's real path replaces SPOOL_DIR,
+ * as handlers are told it.
+ */
+int
+spool_store_queue_open(struct queue *qu, struct config *cfg,
+    unsigned int how, void (*log)(const char *, ...), char *err,
+    size_t errlen, int *ex)
+{
+	struct spool_queue *q;
+	char		*real;
+	int		 rc;
+
+	qu->ops = NULL;
+	qu->ctx = NULL;
+	if ((real = realpath(cfg->spool_dir, NULL)) == NULL) {
+		snprintf(err, errlen, "SPOOL_DIR: %s: %s", cfg->spool_dir,
+		    strerror(errno));
+		*ex = EX_CONFIG_CODE;
+		return -1;
+	}
+	free(cfg->spool_dir);
+	cfg->spool_dir = real;
+	if ((q = malloc(sizeof(*q))) == NULL) {
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		*ex = 1;
+		return -1;
+	}
+	rc = spool_queue_open(q, qu, cfg->spool_dir, how, log, err, errlen,
+	    ex);
+	q->cfg = cfg;
+	return rc;
 }

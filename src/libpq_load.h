@@ -3,13 +3,13 @@
  * SPDX-License-Identifier: ISC (see LICENSE)
  */
 /*
- * pq.c: the libpq functions pg.c calls, reached through pointers that
- * pq_load() fills (see pq.c for why).  The types come from libpq's own
+ * libpq_load.c: the libpq functions pg.c calls, reached through
+ * pointers that pq_load() fills (see libpq_load.c for why).  The types come from libpq's own
  * prototypes, so the compiler checks every call as it would a direct
  * one.
  */
-#ifndef NSPS_PQ_H
-#define NSPS_PQ_H
+#ifndef NSPS_LIBPQ_LOAD_H
+#define NSPS_LIBPQ_LOAD_H
 
 #include <libpq-fe.h>
 
@@ -42,7 +42,12 @@ struct pq {
 	__typeof__(PQunescapeBytea)		*unescapeBytea;
 };
 
-/* Filled by pq_load() (extern.h), which both main()s call first. */
+/*
+ * Filled by pq_load(), which the store's load() calls before anything
+ * else; it also checks that libpq parses the URL.
+ */
 extern struct pq pq;
 
-#endif /* NSPS_PQ_H */
+int	 pq_load(const char *, char *, size_t);
+
+#endif /* NSPS_LIBPQ_LOAD_H */

@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 #include "extern.h"
-#include "pq.h"
+#include "libpq_load.h"
 
 #define PQ_SONAME	"libpq.so.5"
 

@@ -23,7 +23,6 @@
 
 #include "config.h"
 
-#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -45,6 +44,7 @@
 #include "spool.h"
 
 #define TMP_GRACE_MS		(15LL * 60 * 1000)
+#define LOCK_WAIT_MS		10000
 
 static long long
 mtime_ms(const struct stat *st)
@@ -1083,6 +1083,40 @@ static const struct queue_ops spool_queue_ops = {
 };
 
 /*
+ * Takes deliver.lock, waiting up to LOCK_WAIT_MS for it with one log
+ * line: a worker restarted at once after a crash may find its
+ * predecessor not quite gone.  A POSIX record lock, not flock(2): it
+ * belongs to this process and is not inherited by fork(2), so a handler
+ * forked but not yet exec'd never holds it; a flock(2) lock belongs to
+ * the open file, which that child shares until it dies, and it dies of
+ * PR_SET_PDEATHSIG only some time after a SIGKILLed worker.  Returns 0,
+ * or -1 with errno EAGAIN when another worker still holds it.
+ */
+static int
+lock_wait(struct spool_queue *q, const char *path)
+{
+	struct flock	 fl;
+	int		 waited;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	for (waited = 0; fcntl(q->lock, F_SETLK, &fl) == -1; waited += 100) {
+		if (errno != EAGAIN && errno != EACCES)
+			return -1;
+		errno = EAGAIN;
+		if (waited >= LOCK_WAIT_MS)
+			return -1;
+		if (waited == 0)
+			q->log("%s/deliver.lock: another nsps-deliver runs "
+			    "on this spool; waiting up to %d s for it", path,
+			    LOCK_WAIT_MS / 1000);
+		usleep(100 * 1000);
+	}
+	return 0;
+}
+
+/*
  * Opens the spool as nsps-deliver's queue.  With QUEUE_WORK the caller
  * is the one worker of the spool (a lock says so) and is told of new
  * events through inotify; with QUEUE_WATCH only the latter.  Returns 0,
@@ -1111,11 +1145,11 @@ spool_queue_open(struct spool_queue *q, struct queue *qu, const char *path,
 	/* One worker per spool: two would deliver the same event twice. */
 	if ((q->lock = openat(q->sp.root, "deliver.lock", O_RDWR | O_CREAT |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
-	    flock(q->lock, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EWOULDBLOCK)
+	    lock_wait(q, path) == -1) {
+		if (errno == EAGAIN)
 			*ex = EX_TEMPFAIL_CODE;
 		snprintf(err, errlen, "%s/deliver.lock: %s", path,
-		    errno == EWOULDBLOCK ? "another nsps-deliver runs on "
+		    errno == EAGAIN ? "another nsps-deliver runs on "
 		    "this spool" : strerror(errno));
 		return -1;
 	}

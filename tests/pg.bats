@@ -325,50 +325,6 @@ send() {
 	[ "$(pg_sql "select state from nsps_event")" = done ]
 }
 
-@test "pg: the handler contract: stdin, NSPS_EVENT_FILE and the variables; retries, failed with status and reason, --stats, --requeue-failed" {
-	migrate
-	post ok-1 HTTP_X_B3_TRACEID=trace-1 HTTP_X_REQUEST_ID=req-1
-	post temp-1
-	post bad-1
-	cat > "$BATS_TEST_TMPDIR/h" <<-'EOF'
-	#!/bin/sh
-	body=$(cat)
-	[ "$body" = "$(cat "$NSPS_EVENT_FILE")" ] || exit 9
-	echo "$NSPS_EVENT_ID $NSPS_EVENT_TYPE $NSPS_BILL_STATUS $NSPS_ATTEMPT ${NSPS_SPOOL_DIR-unset}" >> "$1"
-	case $NSPS_EVENT_ID in
-	ok-*) exit 0 ;;
-	temp-*) echo "try later" >&2; exit 75 ;;
-	*) echo "no such account" >&2; exit 3 ;;
-	esac
-	EOF
-	chmod 755 "$BATS_TEST_TMPDIR/h"
-	local i
-	for i in 1 2 3 4 5 6; do
-		RETRY_LIMIT=3 RETRY_BASE=10ms RETRY_CAP=20ms run "$DELIVER" \
-		    --once -j 2 -- "$BATS_TEST_TMPDIR/h" "$LOG"
-		[ "$status" -eq 0 ]
-		sleep 0.1
-	done
-	grep -qx "ok-1 SIM/Updated open 1 unset" "$LOG"
-	[ "$(grep -c '^temp-1 ' "$LOG")" -eq 3 ]
-	[ "$(pg_sql "select state || ' ' || attempts || ' ' || result from nsps_event where event_id = 'temp-1'")" = "failed 3 exit 75, no attempts left" ]
-	[ "$(pg_sql "select state || ' ' || result || ' ' || convert_from(stderr, 'UTF8') from nsps_event where event_id = 'bad-1'")" = "failed exit 3 no such account" ]
-	[ "$(pg_sql "select trace_id || ' ' || request_id from nsps_event where event_id = 'ok-1'")" = "trace-1 req-1" ]
-	run "$DELIVER" --stats
-	[ "$status" -eq 0 ]
-	[ "$(jq -c '[.new.count, .cur.count, .retry.count, .done.count, .failed.count]' <<< "$output")" = "[0,0,0,1,2]" ]
-	[ "$(jq -r '.failed.oldest_age | type' <<< "$output")" = number ]
-	[ "$(jq -r '.new.oldest_age' <<< "$output")" = null ]
-	run "$DELIVER" --requeue-failed
-	[ "$output" = "2 events requeued" ]
-	[ "$(pg_sql "select count(*) from nsps_event where state = 'new' and attempts = 0")" = 2 ]
-	# Pruning after RETENTION: done events go, the rest stay.
-	pg_sql "update nsps_event set done_at = now() - interval '2 days' where state = 'done'"
-	RETENTION=1d run "$DELIVER" --once -- /bin/false
-	[ "$(pg_sql "select count(*) from nsps_event where event_id = 'ok-1'")" = 0 ]
-	[ "$(pg_sql "select count(*) from nsps_event")" = 2 ]
-}
-
 @test "pg: a NOTIFY wakes an idle worker at once; with nobody listening, polling finds the event" {
 	migrate
 	"$DELIVER" -- /bin/sh -c 'echo "$NSPS_EVENT_ID" >> "$0"' "$LOG" \

@@ -13,7 +13,13 @@ minimal_event() {
 # connectors writing to SPOOL, ENV more of their bin-environment
 # ('"KEY" => "value"').  Sets $port, $lighttpd_pid, $ldir.
 start_lighttpd() {
-	local spool=$1 procs=$2 extra=${3:+, $3}
+	start_lighttpd_env "\"SPOOL_DIR\" => \"$1\"" "$2" "${3:-}"
+}
+
+# start_lighttpd_env STORE-ENV PROCS [ENV]: the same with the store in
+# STORE-ENV, the bin-environment of lib/store.bash's store_server_env.
+start_lighttpd_env() {
+	local store=$1 procs=$2 extra=${3:+, $3}
 	ldir=$BATS_TEST_TMPDIR/lighttpd
 	servers_init "$ldir"
 	cat > "$ldir/spool.conf" <<-CONF
@@ -24,7 +30,7 @@ start_lighttpd() {
 		"check-local" => "disable",
 		"max-procs" => $procs,
 		"bin-environment" => ( "API_TOKEN" => "$TOKEN",
-		    "SPOOL_DIR" => "$spool"$extra ),
+		    $store$extra ),
 	)) )
 	CONF
 	retry 3 lighttpd_start lighttpd /health "$ldir/spool.conf" \

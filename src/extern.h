@@ -102,6 +102,7 @@ enum setting {
 	S_ORDER,
 	S_ORDER_KEY,
 	S_ORDER_VERSION,
+	S_ORDER_MAX_SKEW,
 	S_ROUTES_FILE,
 	S_METRICS_PATH,
 	S_METRICS_DIR,
@@ -118,8 +119,8 @@ enum setting {
 #define FOR_HANDLER		0x4	/* nsps-deliver running handlers */
 
 #define MAX_JOBS		64	/* nsps-deliver -j */
-#define DEFAULT_ORDER_KEY	"data.variables.i_account," \
-	"pb_data.account_info.i_account,pb_data.sim_info.i_sim_card"
+#define DEFAULT_ORDER_KEY	"pb_data.sim_info.i_sim_card," \
+	"data.variables.i_account,pb_data.account_info.i_account"
 #define DEFAULT_ORDER_VERSION	"updated_at"
 #define ORDER_KEY_MAX		160	/* "name=value", as a file name */
 
@@ -171,6 +172,7 @@ struct config {
 	struct field_path order_key[MAX_REQUIRED];
 	size_t		 norder_key;
 	struct field_path order_version;
+	long long	 order_max_skew_ms;	/* versions ahead of the clock */
 	struct route	*routes;		/* ROUTES_FILE */
 	size_t		 nroutes;
 	char		 error[512];		/* empty when valid */
@@ -326,12 +328,15 @@ struct version {
 enum order_result {
 	ORDER_NONE,		/* no key: not ordered */
 	ORDER_KEYED,
-	ORDER_BAD_VERSION	/* a key, but its version is unreadable */
+	ORDER_BAD_VERSION,	/* a key, but its version is unreadable */
+	ORDER_BAD_KEY		/* a key path holds no integer */
 };
 enum order_result event_order(const struct config *, struct json_object *,
-	    char *, size_t, struct version *);
+	    char *, size_t, struct version *, char *, size_t);
+int	 key_normalise(const char *, size_t, char *, size_t, const char **);
 int	 iso8601_parse(const char *, long long *);
 int	 version_cmp(const struct version *, const struct version *);
+int	 version_ahead(const struct version *, long long, long long);
 
 /* response.c */
 int	 response_error_body(struct buf *, int, const char *, const char *);
@@ -417,12 +422,20 @@ struct delivery {
 	char		 key[ORDER_KEY_MAX + 1];	/* "": not ordered */
 	struct version	 version;
 	char		 newer[SPOOL_ID_MAX + 1];	/* stale: applied */
+	/* Set: its order cannot be read, so it is held, never run. */
+	char		 order_error[256];
+	/*
+	 * A retry whose handler exited 0 but whose applied version was
+	 * not recorded: until it is, no other event of its key runs.
+	 */
+	int		 hold;
 };
 
 /* The newest version applied (handler exit 0) for a key. */
 struct applied {
 	struct version	 version;
 	char		 id[SPOOL_ID_MAX + 1];
+	char		 error[160];	/* why applied_get/set gave -1 */
 };
 
 enum outcome {
@@ -465,10 +478,16 @@ struct queue_ops {
 	/* Its handler runs as pid, started at the given boot tick. */
 	void	  (*started)(void *, struct delivery *, pid_t,
 		    unsigned long long);
-	/* The newest version applied for a key: 1, 0 none, -1 error. */
+	/*
+	 * The newest version applied for a key: 1, 0 none, -1 with the
+	 * reason in its error when it is there but cannot be read.
+	 */
 	int	  (*applied_get)(void *, const char *, struct applied *);
-	/* Made durable before the event is recorded as done. */
-	int	  (*applied_set)(void *, const char *, const struct applied *);
+	/*
+	 * Made durable before the event is recorded as done: 0, or -1
+	 * with the reason in its error, and the event is not done.
+	 */
+	int	  (*applied_set)(void *, const char *, struct applied *);
 	/* Gives a claimed event back untouched. */
 	void	  (*release)(void *, struct delivery *);
 	/* Records an attempt's outcome; a retry is due at the given ms. */
@@ -494,6 +513,12 @@ struct queue_ops {
 	 */
 	int	  (*renew)(void *);
 	int	  (*lost)(void *, const struct delivery *);
+	/*
+	 * Optional: calls fn(arg, key, why) for each key whose applied
+	 * version cannot be read, which holds the key's events back.
+	 */
+	int	  (*blocked)(void *, void (*)(void *, const char *,
+		    const char *), void *);
 };
 
 struct queue {
@@ -532,6 +557,7 @@ int	 pq_load(const char *, char *, size_t);
 /* deliver.c: nsps-deliver's scheduler. */
 #define DPROG			"nsps-deliver"
 #define TAIL_SIZE		2048	/* of the handler's stderr, kept */
+#define MAX_BLOCKED		64	/* blocked keys the worker names */
 
 struct job {
 	pid_t		 pid;		/* 0: the slot is free */
@@ -555,6 +581,9 @@ struct worker {
 	int		 stopping;
 	int		 sigfd;
 	sigset_t	 oldmask;	/* restored in the handlers */
+	/* Keys whose applied version could not be read, logged once. */
+	char		 blocked[MAX_BLOCKED][ORDER_KEY_MAX + 1];
+	size_t		 nblocked;
 };
 
 int	 worker_init(struct worker *, const struct config *, struct queue *);
@@ -583,6 +612,7 @@ enum delivery_result {
 	DRESULT_STALE,
 	DRESULT_IGNORED,
 	DRESULT_TIMEOUT,
+	DRESULT_HELD,		/* ORDER could not place it: failed/ */
 	DRESULT_COUNT
 };
 
@@ -602,6 +632,7 @@ void	 metrics_store_failure(struct metrics *);
 void	 metrics_delivery(struct metrics *, enum delivery_result, long long);
 void	 metrics_worker(struct metrics *, int);
 void	 metrics_queue(struct metrics *, const struct queue_count *);
+void	 metrics_blocked(struct metrics *, size_t);
 enum delivery_result metrics_result(enum outcome, int);
 int	 metrics_render(const struct metrics *, struct buf *);
 

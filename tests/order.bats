@@ -100,12 +100,12 @@ done_count_at_least() {
 	deliver_once
 	spool_file "$FIX/sim-updated-stale-out-of-order.json"
 	deliver_once
-	assert_log "$STALE: stale: i_account=277147 has a newer version applied, by $BASIC; done"
+	assert_log "$STALE: stale: i_sim_card=3793 has a newer version applied, by $BASIC; done"
 	[ "$(cat "$LOG")" = "$BASIC" ]
 	[ -e "$SPOOL/done/$STALE" ]
 	[ "$(result_of "$STALE")" = stale ]
 	grep -qx "newer $BASIC" "$SPOOL/status/$STALE"
-	grep -qx "id $BASIC" "$SPOOL/applied/i_account=277147"
+	grep -qx "id $BASIC" "$SPOOL/applied/i_sim_card=3793"
 
 	rm -rf "$SPOOL" "$LOG"
 	mkdir "$SPOOL"
@@ -123,7 +123,7 @@ done_count_at_least() {
 	spool_file "$FIX/sim-updated-late-reenriched.json"
 	deliver_once
 	[ "$(cat "$LOG")" = "$(printf '%s\n%s' "$BASIC" "$LATE")" ]
-	grep -qx "id $LATE" "$SPOOL/applied/i_account=277147"
+	grep -qx "id $LATE" "$SPOOL/applied/i_sim_card=3793"
 
 	rm -rf "$SPOOL" "$LOG"
 	mkdir "$SPOOL"
@@ -159,17 +159,18 @@ done_count_at_least() {
 	grep -qx "newer eq-2" "$SPOOL/status/eq-3"
 }
 
-@test "order: an unparseable version is not ordered, with a warning; no key, no order" {
+@test "order: an unparseable version is held in failed/, with the reason; no key, no order" {
 	spool_file "$(event new-1 8 2025-11-03T10:00:00Z)"
 	deliver_once
 	spool_file "$(event bad-1 8 "2025-11-03 09:00:00")"
 	deliver_once
-	assert_log "bad-1: i_account=8: no ISO-8601 time with an offset at updated_at; not ordered"
+	assert_log 'bad-1: i_account=8: unreadable updated_at: "2025-11-03 09:00:00"; held in failed/'
+	[ -e "$SPOOL/failed/bad-1" ]
 	# No key at all: the minimal event has none of ORDER_KEY's paths.
 	minimal_event nokey-1 > "$BATS_TEST_TMPDIR/nokey.json"
 	spool_file "$BATS_TEST_TMPDIR/nokey.json"
 	deliver_once
-	[ "$(cat "$LOG")" = "$(printf 'new-1\nbad-1\nnokey-1')" ]
+	[ "$(cat "$LOG")" = "$(printf 'new-1\nnokey-1')" ]
 	[ "$(ls "$SPOOL/applied")" = "i_account=8" ]
 	grep -qx "id new-1" "$SPOOL/applied/i_account=8"
 }

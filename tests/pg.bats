@@ -363,8 +363,8 @@ send() {
 	[ "$output" = "2 events requeued" ]
 	[ "$(pg_sql "select count(*) from nsps_event where state = 'new' and attempts = 0")" = 2 ]
 	# Pruning after RETENTION: done events go, the rest stay.
-	pg_sql "update nsps_event set done_at = now() - interval '2 days' where state = 'done'"
-	RETENTION=1d run "$DELIVER" --once -- /bin/false
+	pg_sql "update nsps_event set done_at = now() - interval '36 days' where state = 'done'"
+	run "$DELIVER" --once -- /bin/false
 	[ "$(pg_sql "select count(*) from nsps_event where event_id = 'ok-1'")" = 0 ]
 	[ "$(pg_sql "select count(*) from nsps_event")" = 2 ]
 }

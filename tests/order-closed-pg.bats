@@ -45,6 +45,10 @@ teardown() {
 	case_applied_not_recorded
 }
 
+@test "closed-pg: the key's hold outlives the worker: an older event sent later still waits" {
+	case_hold_persists
+}
+
 @test "closed-pg: an applied table that cannot be read blocks the keys until repaired" {
 	case_applied_unreadable table
 }

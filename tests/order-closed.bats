@@ -31,6 +31,10 @@ teardown() {
 	case_applied_not_recorded
 }
 
+@test "closed: the key's hold outlives the worker: an older event sent later still waits" {
+	case_hold_persists
+}
+
 @test "closed: an empty applied record blocks its key until repaired" {
 	case_applied_unreadable empty
 }

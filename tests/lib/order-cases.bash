@@ -170,6 +170,23 @@ oc_fix_applied() {
 	esac
 }
 
+# oc_deliver_unrecorded: one --once run in which applied versions are
+# not recorded: fsync(2) of applied/'s file fails with EIO (after the
+# recovery's fsync of new/); the database's trigger refuses them.
+oc_deliver_unrecorded() {
+	case $STORE in
+	spool)
+		LD_PRELOAD=$NSPS_FAULT_SO NSPS_FAULT=fsync NSPS_FAULT_SKIP=1 \
+		    oc_deliver
+		;;
+	pg)
+		oc_break_applied
+		oc_deliver
+		oc_fix_applied
+		;;
+	esac
+}
+
 # oc_spoil_applied KEY HOW: its applied version unreadable: empty,
 # garbled or a symbolic link on the spool; on PostgreSQL, whose rows
 # cannot be garbled, the table cannot be read.
@@ -333,6 +350,23 @@ case_applied_not_recorded() {
 	expect "$(oc_applied i_account=7)" v10 || return 1
 	expect "$(oc_state v10)" done || return 1
 	expect "$(oc_result v09)" stale
+}
+
+# 3b. The hold outlives the worker: an older event sent after it
+# stopped still waits for the retry that holds its key.
+case_hold_persists() {
+	export RETRY_BASE=30s RETRY_CAP=30s
+	oc_post "$(oc_acct v10 12 '"2025-11-03T10:00:00Z"')"
+	oc_deliver_unrecorded
+	expect "$(oc_ran)" v10 || return 1
+	expect "$(oc_state v10)" retry || return 1
+	[ "$STORE" != spool ] || grep -qx 'hold 1' "$SPOOL/status/v10" ||
+	    fail_with "no hold in status/v10" || return 1
+	oc_post "$(oc_acct v09 12 '"2025-11-03T09:00:00Z"')" \
+	    "$(oc_acct other-1 13 '"2025-11-03T09:00:00Z"')"
+	oc_deliver
+	expect "$(oc_ran)" "v10 other-1" || return 1
+	expect "$(oc_state v09)" new
 }
 
 # 4. An applied version that is there but cannot be read blocks its

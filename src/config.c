@@ -83,8 +83,13 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    "50", 1, 100000 },
 	[S_RETRY_MAX_AGE] = { "RETRY_MAX_AGE", KIND_DURATION, FOR_DELIVER,
 	    "3d", 0, 3650 * MS_PER_DAY },
+	/*
+	 * Never less than NSPS's Long Retry (about a month, 35 days with
+	 * manual replays): applied versions younger than that are what
+	 * keeps a late copy from being applied over a newer snapshot.
+	 */
 	[S_RETENTION] = { "RETENTION", KIND_DURATION, FOR_DELIVER,
-	    "35d", 0, 3650 * MS_PER_DAY },
+	    "35d", 35 * MS_PER_DAY, 3650 * MS_PER_DAY },
 	[S_DELIVER_JOBS] = { "DELIVER_JOBS", KIND_COUNT, FOR_DELIVER,
 	    "1", 1, MAX_JOBS },
 	[S_ORDER] = { "ORDER", KIND_WORD, FOR_DELIVER, "on", 0, 0 },
@@ -93,6 +98,8 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    FOR_CONNECTOR | FOR_DELIVER, DEFAULT_ORDER_KEY, 0, 0 },
 	[S_ORDER_VERSION] = { "ORDER_VERSION", KIND_FIELDS,
 	    FOR_CONNECTOR | FOR_DELIVER, DEFAULT_ORDER_VERSION, 0, 0 },
+	[S_ORDER_MAX_SKEW] = { "ORDER_MAX_SKEW", KIND_DURATION, FOR_DELIVER,
+	    "1d", 1000, 365 * MS_PER_DAY },
 	[S_ROUTES_FILE] = { "ROUTES_FILE", KIND_FILE, FOR_HANDLER,
 	    NULL, 0, 0 },
 	[S_METRICS_PATH] = { "METRICS_PATH", KIND_URL_PATH, FOR_CONNECTOR,
@@ -439,6 +446,18 @@ winner(const struct sources *src, enum setting k)
 	return nonempty(src->file_value[k]);
 }
 
+/* A duration in its largest whole unit, as a message writes it. */
+static void
+duration_text(unsigned long long ms, char *out, size_t len)
+{
+	if (ms != 0 && ms % MS_PER_DAY == 0)
+		snprintf(out, len, "%llud", ms / MS_PER_DAY);
+	else if (ms != 0 && ms % 1000 == 0)
+		snprintf(out, len, "%llus", ms / 1000);
+	else
+		snprintf(out, len, "%llums", ms);
+}
+
 /*
  * Resolves every setting the program reads and checks the numbers
  * against the table's limits, naming the key in the one message.
@@ -448,6 +467,7 @@ resolve(struct config *cfg, struct sources *src)
 {
 	const struct setting_def *d;
 	const char	*v;
+	char		 min[32];
 	size_t		 k, n;
 
 	for (k = 0; k < SETTING_COUNT; k++) {
@@ -471,11 +491,13 @@ resolve(struct config *cfg, struct sources *src)
 			break;
 		case KIND_DURATION:
 			if (parse_duration(v, &src->num[k]) == -1 ||
-			    src->num[k] < d->min || src->num[k] > d->max)
+			    src->num[k] < d->min || src->num[k] > d->max) {
+				duration_text(d->min, min, sizeof(min));
 				return fail(cfg, "%s: '%s' is not a duration "
-				    "from %llums to %llud (such as 500ms, 30s, "
-				    "5m, 2h, 35d)", d->name, v, d->min,
+				    "from %s to %llud (such as 500ms, 30s, "
+				    "5m, 2h, 35d)", d->name, v, min,
 				    d->max / MS_PER_DAY);
+			}
 			break;
 		default:
 			break;
@@ -869,6 +891,7 @@ load_deliver(struct config *cfg, const struct sources *src)
 	else if (strcmp(v, "off") != 0)
 		return fail(cfg, "ORDER: '%s' is neither on nor off", v);
 	cfg->lease_ms = (long long)src->num[S_LEASE_TIME];
+	cfg->order_max_skew_ms = (long long)src->num[S_ORDER_MAX_SKEW];
 	return 0;
 }
 

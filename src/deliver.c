@@ -314,26 +314,38 @@ judge(const struct config *cfg, int wstatus, int timed_out, size_t attempts,
 /*
  * The key's newest applied version, recorded before the event is done:
  * a crash in between delivers it again, which an equal version allows.
+ * Returns 0, or -1 with why when it is not durable: then the event is
+ * not done.
  */
-static void
-applied(struct worker *w, const struct delivery *d)
+static int
+applied(struct worker *w, const struct delivery *d, char *why, size_t len)
 {
 	struct applied	 a;
+	int		 r;
 
 	memset(&a, 0, sizeof(a));
-	if (w->q->ops->applied_get(w->q->ctx, d->key, &a) == 1 &&
+	if ((r = w->q->ops->applied_get(w->q->ctx, d->key, &a)) == 1 &&
 	    version_cmp(&d->version, &a.version) < 0)
-		return;
+		return 0;
+	/* Unreadable: never written over, an operator looks first. */
+	if (r == -1) {
+		snprintf(why, len, "%s", a.error);
+		return -1;
+	}
 	a.version = d->version;
 	snprintf(a.id, sizeof(a.id), "%s", d->id);
-	(void)w->q->ops->applied_set(w->q->ctx, d->key, &a);
+	if (w->q->ops->applied_set(w->q->ctx, d->key, &a) == -1) {
+		snprintf(why, len, "%s", a.error);
+		return -1;
+	}
+	return 0;
 }
 
 /* The handler is gone: its event goes where the outcome says. */
 static void
 finish(struct worker *w, struct job *j)
 {
-	char		 result[128];
+	char		 result[384], why[160];
 	long long	 now = clock_ms(CLOCK_REALTIME), delay = 0;
 	enum outcome	 how;
 
@@ -344,10 +356,20 @@ finish(struct worker *w, struct job *j)
 	j->errfd = -1;
 	how = judge(w->cfg, j->wstatus, j->timed_out, j->d.attempts,
 	    now - j->d.first_ms, result, sizeof(result));
+	if (how == OUTCOME_DONE && j->d.key[0] != '\0' && !j->lost &&
+	    applied(w, &j->d, why, sizeof(why)) == -1) {
+		/*
+		 * Not recorded, not done: it runs again, as an equal
+		 * version may, and holds its key until it is recorded.
+		 */
+		how = OUTCOME_RETRY;
+		j->d.hold = 1;
+		snprintf(result + strlen(result), sizeof(result) -
+		    strlen(result), ", but the applied version of %s was not "
+		    "recorded: %s", j->d.key, why);
+	}
 	if (how == OUTCOME_RETRY)
 		delay = backoff(w->cfg, j->d.attempts);
-	if (how == OUTCOME_DONE && j->d.key[0] != '\0' && !j->lost)
-		applied(w, &j->d);
 	(void)w->q->ops->finish(w->q->ctx, &j->d, how, now + delay, result,
 	    j->tail, j->tail_len);
 	/* The job started at its deadline less the timeout. */
@@ -373,7 +395,11 @@ static void
 settle(struct worker *w, struct delivery *d, enum outcome how,
     enum delivery_result counted, const char *result)
 {
-	(void)w->q->ops->finish(w->q->ctx, d, how, 0, result, "", 0);
+	long long	 due = 0;
+
+	if (how == OUTCOME_RETRY)
+		due = clock_ms(CLOCK_REALTIME) + backoff(w->cfg, d->attempts);
+	(void)w->q->ops->finish(w->q->ctx, d, how, due, result, "", 0);
 	metrics_delivery(w->metrics, counted, -1);
 	delivery_free(d);
 }
@@ -392,9 +418,83 @@ key_busy(void *arg, const char *key)
 }
 
 /*
- * A claimed event: stale when its key has a newer version applied;
- * otherwise routed by its type to a handler, ignored, or failed when
- * no route takes it.
+ * A key whose applied version cannot be read: its events wait as
+ * retries, the key named once in the log until it reads again.
+ */
+static void
+blocked(struct worker *w, struct delivery *d, const char *why)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->nblocked; i++)
+		if (strcmp(w->blocked[i], d->key) == 0)
+			break;
+	if (i == w->nblocked) {
+		dlog("%s: applied version unreadable (%s): its events wait "
+		    "until it is repaired", d->key, why);
+		if (w->nblocked < MAX_BLOCKED)
+			snprintf(w->blocked[w->nblocked++],
+			    sizeof(w->blocked[0]), "%s", d->key);
+		metrics_blocked(w->metrics, w->nblocked);
+	}
+	settle(w, d, OUTCOME_RETRY, DRESULT_RETRY, "waiting: the applied "
+	    "version of its key cannot be read");
+}
+
+/* The key reads again: it is no longer named as blocked. */
+static void
+unblocked(struct worker *w, const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->nblocked; i++)
+		if (strcmp(w->blocked[i], key) == 0) {
+			dlog("%s: applied version readable again", key);
+			memmove(w->blocked[i], w->blocked[i + 1],
+			    (w->nblocked - i - 1) * sizeof(w->blocked[0]));
+			w->nblocked--;
+			metrics_blocked(w->metrics, w->nblocked);
+			return;
+		}
+}
+
+/*
+ * An event ORDER cannot place runs no handler: its version or key is
+ * unreadable, its body cannot be read back, or its version is further
+ * ahead of the clock than ORDER_MAX_SKEW.  It is held in failed/ with
+ * the reason.  Returns 1 when it was.
+ */
+static int
+held(struct worker *w, struct delivery *d)
+{
+	struct tm	 tm;
+	time_t		 t;
+	char		 why[sizeof(d->order_error) + 64], when[32];
+
+	if (d->order_error[0] != '\0')
+		snprintf(why, sizeof(why), "%s", d->order_error);
+	else if (d->key[0] != '\0' && version_ahead(&d->version,
+	    clock_ms(CLOCK_REALTIME), w->cfg->order_max_skew_ms)) {
+		t = (time_t)(d->version.ns / 1000000000LL);
+		if (gmtime_r(&t, &tm) == NULL ||
+		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) ==
+		    0)
+			snprintf(when, sizeof(when), "?");
+		snprintf(why, sizeof(why), "%s %s is more than ORDER_MAX_SKEW "
+		    "ahead of the clock", w->cfg->order_version.dotted, when);
+	} else
+		return 0;
+	dlog("%s: %s%s%s; held in failed/", d->id, d->key,
+	    d->key[0] != '\0' ? ": " : "", why);
+	settle(w, d, OUTCOME_FAILED, DRESULT_HELD, why);
+	return 1;
+}
+
+/*
+ * A claimed event: held when ORDER cannot place it, waiting when its
+ * key's applied version cannot be read, stale when its key has a newer
+ * version applied; otherwise routed by its type to a handler, ignored,
+ * or failed when no route takes it.
  */
 static void
 dispatch(struct worker *w, struct delivery *d)
@@ -403,10 +503,19 @@ dispatch(struct worker *w, struct delivery *d)
 	struct applied	 a;
 	char		 why[256];
 	size_t		 i, n;
+	int		 rc = 0;
 
+	if (held(w, d))
+		return;
+	memset(&a, 0, sizeof(a));
 	if (d->key[0] != '\0' &&
-	    w->q->ops->applied_get(w->q->ctx, d->key, &a) == 1 &&
-	    version_cmp(&d->version, &a.version) < 0) {
+	    (rc = w->q->ops->applied_get(w->q->ctx, d->key, &a)) == -1) {
+		blocked(w, d, a.error);
+		return;
+	}
+	if (d->key[0] != '\0' && w->nblocked > 0)
+		unblocked(w, d->key);
+	if (rc == 1 && version_cmp(&d->version, &a.version) < 0) {
 		snprintf(d->newer, sizeof(d->newer), "%s", a.id);
 		dlog("%s: stale: %s has a newer version applied, by %s; done",
 		    d->id, d->key, a.id);
@@ -573,6 +682,7 @@ publish(struct worker *w, int up)
 	if (w->q->ops->stats(w->q->ctx, c, 1u << QSTATE_NEW |
 	    1u << QSTATE_CUR | 1u << QSTATE_RETRY | 1u << QSTATE_FAILED) == 0)
 		metrics_queue(w->metrics, c);
+	metrics_blocked(w->metrics, w->nblocked);
 	metrics_worker(w->metrics, up);
 }
 

@@ -30,7 +30,23 @@ usage(FILE *fp)
 	    "       %s --migrate [-e envfile]\n", DPROG, DPROG, DPROG, DPROG);
 }
 
-/* --stats: one JSON object, a count and the oldest age per state. */
+/* A key --stats names as blocked: {"key":..., "reason":...}. */
+static void
+add_blocked(void *arg, const char *key, const char *why)
+{
+	struct buf	*b = arg;
+
+	buf_adds(b, b->data[b->len - 1] == '[' ? "{\"key\":" : ",{\"key\":");
+	buf_add_json_string(b, key, strlen(key));
+	buf_adds(b, ",\"reason\":");
+	buf_add_json_string(b, why, strlen(why));
+	buf_addc(b, '}');
+}
+
+/*
+ * --stats: one JSON object, a count and the oldest age per state, and
+ * the keys whose applied version cannot be read.
+ */
 static int
 print_stats(const struct config *cfg, const struct store *store,
     struct queue *q)
@@ -39,7 +55,7 @@ print_stats(const struct config *cfg, const struct store *store,
 	struct buf	 b = { 0 };
 	long long	 now = clock_ms(CLOCK_REALTIME);
 	size_t		 i;
-	int		 rc = 1;
+	int		 rc = 1, bad = 0;
 
 	if (q->ops->stats(q->ctx, c, store->states) == -1)
 		return 1;
@@ -60,7 +76,12 @@ print_stats(const struct config *cfg, const struct store *store,
 			    (now - c[i].oldest_ms) / 1000 : 0));
 		buf_addc(&b, '}');
 	}
-	if (buf_adds(&b, "}\n") == 0 &&
+	buf_adds(&b, ",\"blocked\":[");
+	if (q->ops->blocked != NULL &&
+	    q->ops->blocked(q->ctx, add_blocked, &b) == -1)
+		bad = 1;
+	buf_addc(&b, ']');
+	if (!bad && buf_adds(&b, "}\n") == 0 &&
 	    write_all(STDOUT_FILENO, b.data, b.len) == 0)
 		rc = 0;
 	buf_free(&b);

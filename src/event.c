@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -437,6 +438,17 @@ iso8601_parse(const char *s, long long *ns)
 	return 0;
 }
 
+/*
+ * Whether a version is further ahead of the clock (now, wall ms) than
+ * skew ms: a snapshot from the future would make every real one stale.
+ */
+int
+version_ahead(const struct version *v, long long now, long long skew)
+{
+	return v->ns / 1000000 > now + skew ||
+	    (v->ns / 1000000 == now + skew && v->ns % 1000000 > 0);
+}
+
 /* Which of two versions is newer: updated_at, then created_at. */
 int
 version_cmp(const struct version *a, const struct version *b)
@@ -448,31 +460,182 @@ version_cmp(const struct version *a, const struct version *b)
 	return 0;
 }
 
-/* The value at a path as text: a non-empty string or an integer. */
-static int
-lookup_key(struct json_object *root, const char *const *seg, size_t nseg,
-    char *out, size_t len)
+/*
+ * An integer key in its one canonical form: decimal digits of any
+ * length, a '-' before a negative one, no leading zeros, so that 5,
+ * "5", 5.0, 5e0 and "005" are one key and 2^63 + 1 stays itself.
+ * s is a number as JSON writes one (leading zeros allowed); a fraction
+ * or exponent is taken when the value is still a whole number.
+ * Returns 0, or -1 with why saying what is wrong.
+ */
+int
+key_normalise(const char *s, size_t n, char *out, size_t len,
+    const char **why)
+{
+	size_t		 i = 0, ip, il, fp = 0, fl = 0, nd, o = 0, k;
+	long		 e = 0, shift;
+	int		 neg = 0, eneg = 0;
+
+	*why = "not an integer";
+	if (i < n && s[i] == '-') {
+		neg = 1;
+		i++;
+	}
+	for (ip = i; i < n && is_digit((unsigned char)s[i]); i++)
+		continue;
+	if ((il = i - ip) == 0)
+		return -1;
+	if (i < n && s[i] == '.') {
+		for (fp = ++i; i < n && is_digit((unsigned char)s[i]); i++)
+			continue;
+		if ((fl = i - fp) == 0)
+			return -1;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		if (++i < n && (s[i] == '+' || s[i] == '-'))
+			eneg = s[i++] == '-';
+		if (i == n)
+			return -1;
+		for (; i < n && is_digit((unsigned char)s[i]); i++)
+			if ((e = e * 10 + (s[i] - '0')) > 100000)
+				e = 100000;
+	}
+	if (i != n)
+		return -1;
+	if (eneg)
+		e = -e;
+	/* The digits, integer part then fraction, times 10^shift. */
+	shift = e - (long)fl;
+	nd = il + fl;
+	/* Leading zeros say nothing. */
+	for (k = 0; k < nd; k++)
+		if ((k < il ? s[ip + k] : s[fp + k - il]) != '0')
+			break;
+	if (k == nd) {
+		if (len < 2)
+			goto long_;
+		out[0] = '0';
+		out[1] = '\0';
+		return 0;
+	}
+	/* Digits shifted out must be zeros: else a fraction is left. */
+	while (shift < 0 && nd > k) {
+		if ((nd - 1 < il ? s[ip + nd - 1] : s[fp + nd - 1 - il]) != '0')
+			return -1;
+		nd--;
+		shift++;
+	}
+	if (shift < 0)
+		return -1;
+	if ((size_t)neg + nd - k + (size_t)shift + 1 > len ||
+	    (size_t)shift > len)
+		goto long_;
+	if (neg)
+		out[o++] = '-';
+	for (; k < nd; k++)
+		out[o++] = k < il ? s[ip + k] : s[fp + k - il];
+	for (; shift > 0; shift--)
+		out[o++] = '0';
+	out[o] = '\0';
+	return 0;
+long_:
+	*why = "too many digits for a key";
+	return -1;
+}
+
+/*
+ * The JSON text of a value, for a reason: at most 64 bytes of it;
+ * json-c has no object for null.
+ */
+static void
+value_text(struct json_object *o, int present, char *out, size_t len)
+{
+	const char	*s;
+
+	s = o == NULL ? (present ? "null" : "missing") :
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (s == NULL)
+		s = "?";
+	snprintf(out, len, "%.64s%s", s, strlen(s) > 64 ? "..." : "");
+}
+
+/*
+ * The value at a path; NULL when a part of the path is absent or null,
+ * and *present says whether the last one is there (as null).
+ */
+static struct json_object *
+lookup(struct json_object *root, const char *const *seg, size_t nseg,
+    int *present)
 {
 	struct json_object	*o = root, *v;
-	const char		*s;
 	size_t			 i;
 
+	*present = 0;
 	for (i = 0; i < nseg; i++) {
 		if (!json_object_is_type(o, json_type_object) ||
-		    !json_object_object_get_ex(o, seg[i], &v) || v == NULL)
-			return -1;
+		    !json_object_object_get_ex(o, seg[i], &v))
+			return NULL;
+		if (v == NULL) {
+			*present = i + 1 == nseg;
+			return NULL;
+		}
 		o = v;
 	}
-	if (json_object_is_type(o, json_type_int))
-		return snprintf(out, len, "%lld",
-		    (long long)json_object_get_int64(o)) < (int)len ? 0 : -1;
-	if (!json_object_is_type(o, json_type_string) ||
-	    json_object_get_string_len(o) == 0)
-		return -1;
-	s = json_object_get_string(o);
-	if ((size_t)json_object_get_string_len(o) != strlen(s))
-		return -1;
-	return snprintf(out, len, "%s", s) < (int)len ? 0 : -1;
+	*present = 1;
+	return o;
+}
+
+/*
+ * The key at a path, canonical: 1, 0 when there is none (absent, null
+ * or ""), -1 when the value is no integer, with why.
+ */
+static int
+lookup_key(struct json_object *root, const struct field_path *f, char *out,
+    size_t len, char *why, size_t whylen)
+{
+	struct json_object	*o;
+	const char		*s, *msg = "not an integer";
+	char			 num[32], text[80];
+	int64_t			 i;
+	uint64_t		 u;
+	int			 present;
+
+	if ((o = lookup(root, f->seg, f->nseg, &present)) == NULL ||
+	    json_object_is_type(o, json_type_null) ||
+	    (json_object_is_type(o, json_type_string) &&
+	    json_object_get_string_len(o) == 0))
+		return 0;
+	if (json_object_is_type(o, json_type_int)) {
+		/* json-c clamps what does not fit 64 bits: not exact. */
+		if ((i = json_object_get_int64(o)) < 0 && i != INT64_MIN)
+			snprintf(num, sizeof(num), "%lld", (long long)i);
+		else if (i >= 0 && (u = json_object_get_uint64(o)) !=
+		    UINT64_MAX)
+			snprintf(num, sizeof(num), "%llu",
+			    (unsigned long long)u);
+		else {
+			msg = "an integer beyond 64 bits is not read "
+			    "exactly: send it as a string";
+			goto bad;
+		}
+		s = num;
+	} else if (json_object_is_type(o, json_type_double) ||
+	    json_object_is_type(o, json_type_string)) {
+		/* json-c keeps a parsed number's text. */
+		s = json_object_is_type(o, json_type_string) ?
+		    json_object_get_string(o) :
+		    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		if (json_object_is_type(o, json_type_string) &&
+		    (size_t)json_object_get_string_len(o) != strlen(s))
+			goto bad;
+	} else
+		goto bad;
+	if (key_normalise(s, strlen(s), out, len, &msg) == 0)
+		return 1;
+bad:
+	value_text(o, 1, text, sizeof(text));
+	snprintf(why, whylen, "%s: %s: %s", f->dotted, msg, text);
+	return -1;
 }
 
 /*
@@ -506,35 +669,55 @@ encode_key(const char *name, const char *val, char *out, size_t len)
 
 /*
  * An event's place in its key's order: the first ORDER_KEY path with a
- * value, and the instant at ORDER_VERSION (created_at breaks ties).
+ * value, which must be an integer, and the instant at ORDER_VERSION
+ * (created_at breaks ties).  A key is kept even when the version is
+ * unreadable: the event still holds its key.  Anything but
+ * ORDER_KEYED and ORDER_NONE comes with why.
  */
 enum order_result
 event_order(const struct config *cfg, struct json_object *root, char *key,
-    size_t keylen, struct version *v)
+    size_t keylen, struct version *v, char *why, size_t whylen)
 {
 	static const char *const created[] = { "created_at" };
 	const struct field_path	*f = NULL;
-	char			 val[ORDER_KEY_MAX + 1];
+	struct json_object	*o;
+	char			 val[ORDER_KEY_MAX + 1], text[80];
 	size_t			 i;
+	int			 r = 0, present;
 
 	key[0] = '\0';
+	why[0] = '\0';
 	memset(v, 0, sizeof(*v));
 	for (i = 0; i < cfg->norder_key; i++) {
 		f = &cfg->order_key[i];
-		if (lookup_key(root, f->seg, f->nseg, val, sizeof(val)) == 0)
+		if ((r = lookup_key(root, f, val, sizeof(val), why,
+		    whylen)) != 0)
 			break;
 	}
-	if (i == cfg->norder_key ||
-	    encode_key(f->seg[f->nseg - 1], val, key, keylen) == -1) {
-		key[0] = '\0';
+	if (r == -1)
+		return ORDER_BAD_KEY;
+	if (i == cfg->norder_key)
 		return ORDER_NONE;
+	if (encode_key(f->seg[f->nseg - 1], val, key, keylen) == -1) {
+		key[0] = '\0';
+		snprintf(why, whylen, "%s: too many digits for a key",
+		    f->dotted);
+		return ORDER_BAD_KEY;
 	}
-	if (lookup_key(root, cfg->order_version.seg,
-	    cfg->order_version.nseg, val, sizeof(val)) == -1 ||
-	    iso8601_parse(val, &v->ns) == -1)
+	o = lookup(root, cfg->order_version.seg, cfg->order_version.nseg,
+	    &present);
+	if (!json_object_is_type(o, json_type_string) ||
+	    (size_t)json_object_get_string_len(o) !=
+	    strlen(json_object_get_string(o)) ||
+	    iso8601_parse(json_object_get_string(o), &v->ns) == -1) {
+		value_text(o, present, text, sizeof(text));
+		snprintf(why, whylen, "unreadable %s: %s",
+		    cfg->order_version.dotted, text);
 		return ORDER_BAD_VERSION;
-	if (lookup_key(root, created, 1, val, sizeof(val)) == -1 ||
-	    iso8601_parse(val, &v->created_ns) == -1)
+	}
+	o = lookup(root, created, 1, &present);
+	if (!json_object_is_type(o, json_type_string) ||
+	    iso8601_parse(json_object_get_string(o), &v->created_ns) == -1)
 		v->created_ns = 0;
 	return ORDER_KEYED;
 }

@@ -109,6 +109,7 @@ enum setting {
 	S_ORDER,
 	S_ORDER_KEY,
 	S_ORDER_VERSION,
+	S_ORDER_MAX_SKEW,
 	S_ROUTES_FILE,
 	S_METRICS_PATH,
 	S_METRICS_DIR,
@@ -125,8 +126,8 @@ enum setting {
 #define FOR_HANDLER		0x4	/* nsps-deliver running handlers */
 
 #define MAX_JOBS		64	/* nsps-deliver -j */
-#define DEFAULT_ORDER_KEY	"data.variables.i_account," \
-	"pb_data.account_info.i_account,pb_data.sim_info.i_sim_card"
+#define DEFAULT_ORDER_KEY	"pb_data.sim_info.i_sim_card," \
+	"data.variables.i_account,pb_data.account_info.i_account"
 #define DEFAULT_ORDER_VERSION	"updated_at"
 #define ORDER_KEY_MAX		160	/* "name=value", as a file name */
 
@@ -178,6 +179,7 @@ struct config {
 	struct field_path order_key[MAX_REQUIRED];
 	size_t		 norder_key;
 	struct field_path order_version;
+	long long	 order_max_skew_ms;	/* versions ahead of the clock */
 	struct route	*routes;		/* ROUTES_FILE */
 	size_t		 nroutes;
 	char		 error[512];		/* empty when valid */
@@ -318,12 +320,15 @@ struct version {
 enum order_result {
 	ORDER_NONE,		/* no key: not ordered */
 	ORDER_KEYED,
-	ORDER_BAD_VERSION	/* a key, but its version is unreadable */
+	ORDER_BAD_VERSION,	/* a key, but its version is unreadable */
+	ORDER_BAD_KEY		/* a key path holds no integer */
 };
 enum order_result event_order(const struct config *, struct json_object *,
-	    char *, size_t, struct version *);
+	    char *, size_t, struct version *, char *, size_t);
+int	 key_normalise(const char *, size_t, char *, size_t, const char **);
 int	 iso8601_parse(const char *, long long *);
 int	 version_cmp(const struct version *, const struct version *);
+int	 version_ahead(const struct version *, long long, long long);
 
 /* response.c */
 int	 response_error_body(struct buf *, int, const char *, const char *);
@@ -358,6 +363,7 @@ int	 write_all(int, const char *, size_t);
 /* deliver.c: nsps-deliver's scheduler. */
 #define DPROG			"nsps-deliver"
 #define TAIL_SIZE		2048	/* of the handler's stderr, kept */
+#define MAX_BLOCKED		64	/* blocked keys the worker names */
 
 struct job {
 	pid_t		 pid;		/* 0: the slot is free */
@@ -381,6 +387,9 @@ struct worker {
 	int		 stopping;
 	int		 sigfd;
 	sigset_t	 oldmask;	/* restored in the handlers */
+	/* Keys whose applied version could not be read, logged once. */
+	char		 blocked[MAX_BLOCKED][ORDER_KEY_MAX + 1];
+	size_t		 nblocked;
 };
 
 int	 worker_init(struct worker *, const struct config *, struct queue *);
@@ -407,6 +416,7 @@ enum delivery_result {
 	DRESULT_STALE,
 	DRESULT_IGNORED,
 	DRESULT_TIMEOUT,
+	DRESULT_HELD,		/* ORDER could not place it: failed/ */
 	DRESULT_COUNT
 };
 
@@ -426,6 +436,7 @@ void	 metrics_store_failure(struct metrics *);
 void	 metrics_delivery(struct metrics *, enum delivery_result, long long);
 void	 metrics_worker(struct metrics *, int);
 void	 metrics_queue(struct metrics *, const struct queue_count *);
+void	 metrics_blocked(struct metrics *, size_t);
 enum delivery_result metrics_result(enum outcome, int);
 int	 metrics_render(const struct metrics *, struct buf *);
 

@@ -7,7 +7,7 @@
  * counters that every connector process of a pool, every CGI
  * invocation and nsps-deliver map shared:
  *
- *   METRICS_DIR/nsps-metrics.v1   (METRICS_DIR defaults to SPOOL_DIR)
+ *   METRICS_DIR/nsps-metrics.v2   (METRICS_DIR defaults to SPOOL_DIR)
  *
  * The file has a fixed layout (struct metrics_file) behind a magic and
  * version header.  It is created once, by whichever process comes
@@ -43,9 +43,9 @@
 
 #include "extern.h"
 
-#define METRICS_FILE		"nsps-metrics.v1"
+#define METRICS_FILE		"nsps-metrics.v2"
 #define METRICS_MAGIC		0x4d50534eU	/* "NSPM" */
-#define METRICS_VERSION		1
+#define METRICS_VERSION		2
 
 #define SLOT_FREE		0
 #define SLOT_CLAIMING		1	/* being named; not counted yet */
@@ -75,7 +75,7 @@ static const unsigned long long handler_bounds[] = {
 #define NHANDLER_BUCKETS (sizeof(handler_bounds) / sizeof(handler_bounds[0]))
 
 static const char *const result_names[DRESULT_COUNT] = {
-	"done", "retry", "failed", "stale", "ignored", "timeout"
+	"done", "retry", "failed", "stale", "ignored", "timeout", "held"
 };
 
 /* The states of nsps_queue_events, as QSTATE_* index them. */
@@ -112,6 +112,7 @@ struct metrics_file {
 	int64_t		 queue_ms;		/* when the gauges were set */
 	uint64_t	 queue[NQUEUE];
 	int64_t		 oldest_ms;		/* -1: nothing pending */
+	uint64_t	 blocked_keys;		/* applied unreadable */
 	struct metrics_type types[METRICS_TYPES_CAP];
 };
 
@@ -393,6 +394,15 @@ metrics_queue(struct metrics *m, const struct queue_count *c)
 	    __ATOMIC_RELAXED);
 }
 
+/* How many keys wait for their applied version to be repaired. */
+void
+metrics_blocked(struct metrics *m, size_t n)
+{
+	if (m != NULL && m->f != NULL)
+		__atomic_store_n(&m->f->blocked_keys, (uint64_t)n,
+		    __ATOMIC_RELAXED);
+}
+
 /* Which delivery_result an attempt's end is counted as. */
 enum delivery_result
 metrics_result(enum outcome how, int timed_out)
@@ -573,7 +583,8 @@ render_deliver(struct buf *b, const struct metrics_file *f, long long now)
 
 	rc = family(b, "nsps_deliveries_total", "counter",
 	    "Events handled by nsps-deliver, by how each attempt ended "
-	    "(stale and ignored ran no handler).");
+	    "(stale, ignored and held ran no handler; held: ORDER could "
+	    "not place it, see failed/).");
 	for (i = 0; i < DRESULT_COUNT; i++)
 		rc |= sample(b, "nsps_deliveries_total", "result",
 		    result_names[i], load64(&f->deliveries[i]));
@@ -593,6 +604,11 @@ render_deliver(struct buf *b, const struct metrics_file *f, long long now)
 	rc |= seconds(b, "nsps_queue_oldest_age_seconds",
 	    oldest >= 0 && now > oldest ? (unsigned long long)(now - oldest) :
 	    0, 1000);
+	rc |= family(b, "nsps_order_blocked_keys", "gauge",
+	    "ORDER keys whose applied version cannot be read: their events "
+	    "wait until it is repaired (nsps-deliver --stats names them).");
+	rc |= sample(b, "nsps_order_blocked_keys", NULL, NULL,
+	    load64(&f->blocked_keys));
 	seen = __atomic_load_n(&f->worker_seen_ms, __ATOMIC_RELAXED);
 	rc |= family(b, "nsps_worker_up", "gauge",
 	    "1 while nsps-deliver runs and was heard from lately.");

@@ -105,12 +105,16 @@ static const char claim_sql[] =
     " WHERE state IN ('new', 'retry') AND "
     "  (state = 'new' OR due_at <= now()) AND "
     "  (NOT $1 OR okey IS NULL OR NOT EXISTS (SELECT 1 FROM nsps_event r "
-    "   WHERE r.state = 'cur' AND r.lock_key = e.okey)) "
+    "   WHERE r.state = 'cur' AND r.lock_key = e.okey) AND "
+    /* A retry whose applied version is not recorded holds its key. */
+    "   NOT EXISTS (SELECT 1 FROM nsps_event h WHERE h.okey = e.okey AND "
+    "   h.state = 'retry' AND h.lock_key IS NOT NULL AND "
+    "   h.event_id <> e.event_id)) "
     " ORDER BY received, event_id LIMIT 1 FOR UPDATE SKIP LOCKED), "
     "n AS (SELECT coalesce((SELECT k.event_id FROM nsps_event k, c "
     "  WHERE $1 AND k.okey = c.okey AND k.state IN ('new', 'retry') AND "
     "  (k.state = 'new' OR k.due_at <= now()) "
-    "  ORDER BY k.version_ns DESC, k.created_ns DESC LIMIT 1 "
+    "  ORDER BY k.version_ns DESC NULLS LAST, k.created_ns DESC LIMIT 1 "
     "  FOR UPDATE OF k SKIP LOCKED), (SELECT event_id FROM c)) AS id) "
     "UPDATE nsps_event u SET state = 'cur', "
     " lock_key = CASE WHEN $1 THEN u.okey END, owner = $2, "
@@ -119,7 +123,10 @@ static const char claim_sql[] =
     " due_at = NULL FROM n WHERE u.event_id = n.id "
     "RETURNING u.event_id, u.body, u.event_type, u.bill_status, "
     " u.trace_id, u.request_id, u.okey, u.version_ns, u.created_ns, "
-    " u.attempts, (extract(epoch FROM u.first_at) * 1000)::bigint";
+    " u.attempts, (extract(epoch FROM u.first_at) * 1000)::bigint, "
+    /* The statement's snapshot: the row as it was before. */
+    " (SELECT o.state = 'retry' AND o.lock_key IS NOT NULL "
+    "  FROM nsps_event o WHERE o.event_id = u.event_id)";
 
 /* Leases run out: their events are due again, attempts kept. */
 static const char expire_sql[] =
@@ -474,9 +481,10 @@ pg_store(void *ctx, const struct event *ev, const struct request *req,
 	struct version	 ver = { 0, 0 };
 	PGresult	*res = NULL;
 	const char	*v[9];
-	char		 key[ORDER_KEY_MAX + 1], vns[24], cns[24];
+	char		 key[ORDER_KEY_MAX + 1], vns[24], cns[24], bad[256];
 	char		*id = NULL, *type = NULL, *bill = NULL;
 	int		 len[9] = { 0 }, fmt[9] = { 0 }, keyed = 0, tries, had;
+	enum order_result or = ORDER_NONE;
 	enum store_result sr = STORE_FAILED;
 
 	if (ev->event_id == NULL) {
@@ -493,10 +501,14 @@ pg_store(void *ctx, const struct event *ev, const struct request *req,
 		snprintf(why, whylen, "database: out of memory");
 		goto out;
 	}
-	if (ev->root != NULL && pg->cfg->norder_key > 0 &&
-	    event_order(pg->cfg, ev->root, key, sizeof(key), &ver) ==
-	    ORDER_KEYED)
-		keyed = 1;
+	/*
+	 * An unreadable version keeps its key, without a version: the
+	 * worker holds the event in failed/, and the key stays its own.
+	 */
+	if (ev->root != NULL && pg->cfg->norder_key > 0)
+		or = event_order(pg->cfg, ev->root, key, sizeof(key), &ver,
+		    bad, sizeof(bad));
+	keyed = or == ORDER_KEYED || or == ORDER_BAD_VERSION;
 	snprintf(vns, sizeof(vns), "%lld", ver.ns);
 	snprintf(cns, sizeof(cns), "%lld", ver.created_ns);
 	v[0] = id;
@@ -508,8 +520,8 @@ pg_store(void *ctx, const struct event *ev, const struct request *req,
 	v[4] = req->trace_id;
 	v[5] = req->unique_id;
 	v[6] = keyed ? key : NULL;
-	v[7] = keyed ? vns : NULL;
-	v[8] = keyed ? cns : NULL;
+	v[7] = or == ORDER_KEYED ? vns : NULL;
+	v[8] = or == ORDER_KEYED ? cns : NULL;
 	for (tries = 0; tries < 2; tries++) {
 		pq.clear(res);
 		res = NULL;
@@ -630,6 +642,57 @@ expire(struct pg *pg)
 		pg->log("%s", pg->error);
 }
 
+/*
+ * The claimed event's place in its key's order, read from its body as
+ * the spool's worker reads it: a row stored by an older connector, or
+ * under another ORDER_KEY, is put right (its key then taken as the
+ * running one, which fails while another event of the key runs).
+ */
+static int
+claim_order(struct pg *pg, const PGresult *res, struct delivery *d,
+    const char *body, size_t len)
+{
+	struct json_tokener	*tok;
+	struct json_object	*root = NULL;
+	const char		*db = pq.getisnull(res, 0, 6) ? "" :
+				    pq.getvalue(res, 0, 6);
+	const char		*v[3];
+	PGresult		*fix;
+	int			 rc = 0;
+
+	if ((tok = json_tokener_new()) != NULL) {
+		root = json_tokener_parse_ex(tok, body, (int)len);
+		json_tokener_free(tok);
+	}
+	if (root == NULL)
+		snprintf(d->order_error, sizeof(d->order_error),
+		    "body unreadable: not a JSON object");
+	else if (event_order(pg->cfg, root, d->key, sizeof(d->key),
+	    &d->version, d->order_error, sizeof(d->order_error)) ==
+	    ORDER_BAD_KEY)
+		d->key[0] = '\0';
+	json_object_put(root);
+	if (d->key[0] == '\0') {
+		/* Whatever else is wrong, it keeps the key it runs under. */
+		snprintf(d->key, sizeof(d->key), "%s", db);
+		return 0;
+	}
+	if (strcmp(d->key, db) == 0)
+		return 0;
+	v[0] = d->id;
+	v[1] = d->key;
+	v[2] = pg->owner;
+	fix = pg_params(pg, "claim", "UPDATE nsps_event SET okey = $2, "
+	    "lock_key = $2 WHERE event_id = $1 AND owner = $3 AND "
+	    "state = 'cur'", 3, v, NULL, NULL);
+	if (!ok(fix)) {
+		pg->log("%s: its key %s: %s", d->id, d->key, pg->error);
+		rc = -1;
+	}
+	pq.clear(fix);
+	return rc;
+}
+
 static int
 claim_row(struct pg *pg, PGresult *res, struct delivery *d)
 {
@@ -644,22 +707,22 @@ claim_row(struct pg *pg, PGresult *res, struct delivery *d)
 	    1), &len)) == NULL)
 		return -1;
 	rc = body_file(pg, d, (const char *)body, len);
+	if (rc == 0 && pg->cfg->order)
+		rc = claim_order(pg, res, d, (const char *)body, len);
 	pq.freemem(body);
 	if (rc == -1) {
-		pg->log("%s: %s: %s", d->id, d->path, strerror(errno));
+		if (d->fd == -1)
+			pg->log("%s: %s: %s", d->id, d->path,
+			    strerror(errno));
 		return -1;
 	}
 	d->type = val_dup(res, 0, 2);
 	d->bill_status = val_dup(res, 0, 3);
 	d->trace_id = val_dup(res, 0, 4);
 	d->request_id = val_dup(res, 0, 5);
-	if (pg->cfg->order && !pq.getisnull(res, 0, 6)) {
-		snprintf(d->key, sizeof(d->key), "%s", pq.getvalue(res, 0, 6));
-		d->version.ns = val_ll(res, 0, 7);
-		d->version.created_ns = val_ll(res, 0, 8);
-	}
 	d->attempts = (size_t)val_ll(res, 0, 9);
 	d->first_ms = val_ll(res, 0, 10);
+	d->hold = strcmp(pq.getvalue(res, 0, 11), "t") == 0;
 	return 0;
 }
 
@@ -746,13 +809,13 @@ pg_applied_get(void *ctx, const char *key, struct applied *a)
 			    pq.getvalue(res, 0, 2));
 		}
 	} else
-		pg->log("%s", pg->error);
+		snprintf(a->error, sizeof(a->error), "%.150s", pg->error);
 	pq.clear(res);
 	return rc;
 }
 
 static int
-pg_applied_set(void *ctx, const char *key, const struct applied *a)
+pg_applied_set(void *ctx, const char *key, struct applied *a)
 {
 	struct pg	*pg = ctx;
 	PGresult	*res;
@@ -771,8 +834,10 @@ pg_applied_set(void *ctx, const char *key, const struct applied *a)
 	    "ON CONFLICT (okey) DO UPDATE SET version_ns = $2, "
 	    "created_ns = $3, event_id = $4, at = now()", 4, v, NULL, NULL);
 	rc = ok(res) ? 0 : -1;
-	if (rc == -1)
+	if (rc == -1) {
+		snprintf(a->error, sizeof(a->error), "%.150s", pg->error);
 		pg->log("%s", pg->error);
+	}
 	pq.clear(res);
 	return rc;
 }
@@ -813,9 +878,9 @@ pg_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
 	static const char *const states[] = { "done", "retry", "failed" };
 	struct pg	*pg = ctx;
 	PGresult	*res;
-	const char	*v[7];
+	const char	*v[8];
 	char		 delay[24];
-	int		 len[7] = { 0 }, fmt[7] = { 0 }, rc = -1;
+	int		 len[8] = { 0 }, fmt[8] = { 0 }, rc = -1;
 
 	snprintf(delay, sizeof(delay), "%lld", how == OUTCOME_RETRY ?
 	    due - clock_ms(CLOCK_REALTIME) : 0);
@@ -828,13 +893,16 @@ pg_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
 	v[6] = how == OUTCOME_DONE || tail_len == 0 ? NULL : tail;
 	len[6] = (int)tail_len;
 	fmt[6] = 1;
+	/* A retry that holds its key keeps it as lock_key. */
+	v[7] = how == OUTCOME_RETRY && d->hold ? "true" : "false";
 	res = pg_params(pg, "finish", "UPDATE nsps_event SET state = $3, "
 	    "due_at = CASE WHEN $3 = 'retry' THEN now() + $4 * "
 	    "interval '1 ms' END, "
 	    "done_at = CASE WHEN $3 = 'done' THEN now() END, "
-	    "result = $5, newer = $6, stderr = $7, lock_key = NULL, "
+	    "result = $5, newer = $6, stderr = $7, "
+	    "lock_key = CASE WHEN $8::boolean THEN lock_key END, "
 	    "owner = NULL, lease_until = NULL "
-	    "WHERE event_id = $1 AND owner = $2 AND state = 'cur'", 7, v, len,
+	    "WHERE event_id = $1 AND owner = $2 AND state = 'cur'", 8, v, len,
 	    fmt);
 	if (!ok(res))
 		pg->log("%s: %s", d->id, pg->error);
@@ -996,8 +1064,11 @@ pg_prune(void *ctx, long long cutoff)
 	    &v, NULL, NULL);
 	if (ok(res)) {
 		pq.clear(res);
-		res = pg_params(pg, "prune", "DELETE FROM nsps_applied WHERE "
-		    "at < now() - $1 * interval '1 ms'", 1, &v, NULL, NULL);
+		/* Never the version of a key with events not done. */
+		res = pg_params(pg, "prune", "DELETE FROM nsps_applied a WHERE "
+		    "at < now() - $1 * interval '1 ms' AND okey NOT IN "
+		    "(SELECT okey FROM nsps_event WHERE okey IS NOT NULL AND "
+		    "state <> 'done')", 1, &v, NULL, NULL);
 	}
 	if (!ok(res))
 		pg->log("%s", pg->error);

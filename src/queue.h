@@ -59,12 +59,20 @@ struct delivery {
 	char		 key[ORDER_KEY_MAX + 1];	/* "": not ordered */
 	struct version	 version;
 	char		 newer[EVENT_ID_MAX + 1];	/* stale: applied */
+	/* Set: its order cannot be read, so it is held, never run. */
+	char		 order_error[256];
+	/*
+	 * A retry whose handler exited 0 but whose applied version was
+	 * not recorded: until it is, no other event of its key runs.
+	 */
+	int		 hold;
 };
 
 /* The newest version applied (handler exit 0) for a key. */
 struct applied {
 	struct version	 version;
 	char		 id[EVENT_ID_MAX + 1];
+	char		 error[160];	/* why applied_get/set gave -1 */
 };
 
 enum outcome {
@@ -107,10 +115,16 @@ struct queue_ops {
 	/* Its handler runs as pid, started at the given boot tick. */
 	void	  (*started)(void *, struct delivery *, pid_t,
 		    unsigned long long);
-	/* The newest version applied for a key: 1, 0 none, -1 error. */
+	/*
+	 * The newest version applied for a key: 1, 0 none, -1 with the
+	 * reason in its error when it is there but cannot be read.
+	 */
 	int	  (*applied_get)(void *, const char *, struct applied *);
-	/* Made durable before the event is recorded as done. */
-	int	  (*applied_set)(void *, const char *, const struct applied *);
+	/*
+	 * Made durable before the event is recorded as done: 0, or -1
+	 * with the reason in its error, and the event is not done.
+	 */
+	int	  (*applied_set)(void *, const char *, struct applied *);
 	/* Gives a claimed event back untouched. */
 	void	  (*release)(void *, struct delivery *);
 	/* Records an attempt's outcome; a retry is due at the given ms. */
@@ -136,6 +150,12 @@ struct queue_ops {
 	 */
 	int	  (*renew)(void *);
 	int	  (*lost)(void *, const struct delivery *);
+	/*
+	 * Optional: calls fn(arg, key, why) for each key whose applied
+	 * version cannot be read, which holds the key's events back.
+	 */
+	int	  (*blocked)(void *, void (*)(void *, const char *,
+		    const char *), void *);
 };
 
 struct queue {

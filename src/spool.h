@@ -60,6 +60,7 @@ struct status {
 	long long	 next_ms;	/* when the next is due, if waiting */
 	long long	 pid;		/* the handler running it, if any */
 	long long	 pid_start;	/* and its start, in boot ticks */
+	long long	 hold;		/* 1: a retry holding its key */
 };
 
 int	 status_parse(const char *, size_t, struct status *);
@@ -71,6 +72,8 @@ struct id_entry {
 	int		 parsed;	/* okey and version are known */
 	char		*okey;		/* NULL: not ordered */
 	struct version	 version;
+	char		*why;		/* set: ORDER cannot place it */
+	int		 hold;		/* a retry holding its key */
 };
 
 struct id_list {

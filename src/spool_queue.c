@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,7 @@ status_parse(const char *buf, size_t len, struct status *st)
 			return -1;
 		if (!is_key(p, sp, "attempts") && !is_key(p, sp, "first") &&
 		    !is_key(p, sp, "next") && !is_key(p, sp, "pid") &&
-		    !is_key(p, sp, "started"))
+		    !is_key(p, sp, "started") && !is_key(p, sp, "hold"))
 			continue;
 		if (parse_number(sp + 1, (size_t)(eol - sp - 1), &v) == -1)
 			return -1;
@@ -111,6 +112,8 @@ status_parse(const char *buf, size_t len, struct status *st)
 			st->next_ms = v;
 		else if (is_key(p, sp, "pid"))
 			st->pid = v;
+		else if (is_key(p, sp, "hold"))
+			st->hold = v;
 		else
 			st->pid_start = v;
 	}
@@ -166,6 +169,7 @@ status_write(struct spool_queue *q, const char *id, const struct status *st,
 	    buf_addu(b, (unsigned long long)st->pid) == -1 ||
 	    buf_adds(b, "\nstarted ") == -1 ||
 	    buf_addu(b, (unsigned long long)st->pid_start) == -1)) ||
+	    (st->hold && buf_adds(b, "\nhold 1") == -1) ||
 	    buf_adds(b, "\nresult ") == -1 || buf_adds(b, result) == -1 ||
 	    (newer != NULL && newer[0] != '\0' &&
 	    (buf_adds(b, "\nnewer ") == -1 || buf_adds(b, newer) == -1)) ||
@@ -251,6 +255,7 @@ list_compact(struct id_list *l)
 	for (i = 0; i < l->next; i++) {
 		free(l->e[i].id);
 		free(l->e[i].okey);
+		free(l->e[i].why);
 	}
 	/* memmove(3) of nothing still wants a pointer. */
 	if (l->n > l->next)
@@ -300,15 +305,21 @@ add_fresh(struct spool_queue *q, int folder, const char *id, void *arg)
 	return list_add(&q->fresh, id, mtime_ms(&st));
 }
 
+static void	 entry_order(struct spool_queue *, int, struct id_entry *);
+
 static int
 add_retry(struct spool_queue *q, int folder, const char *id, void *arg)
 {
 	struct status	 st;
 
-	(void)folder;
 	(void)arg;
 	status_read(q, id, &st);
-	return list_add(&q->retries, id, st.next_ms);
+	if (list_add(&q->retries, id, st.next_ms) == -1)
+		return -1;
+	/* A holding retry's key is known from the start. */
+	if ((q->retries.e[q->retries.n - 1].hold = st.hold != 0))
+		entry_order(q, folder, &q->retries.e[q->retries.n - 1]);
+	return 0;
 }
 
 /* Metadata from the attribute of the body open as fd, else meta/<id>. */
@@ -418,35 +429,53 @@ begin(struct spool_queue *q, const char *id, struct delivery *d)
 }
 
 /*
- * Where an entry stands in its key's order, read from its body once:
- * an event with no key, or with an unreadable version, is not ordered.
+ * Where an entry stands in its key's order, read from its body once.
+ * An event with no key is not ordered; one whose key, version or body
+ * cannot be read gets why, and keeps its key when it has one.
  */
 static void
 entry_order(struct spool_queue *q, int folder, struct id_entry *e)
 {
 	struct json_object	*root;
-	char			 key[ORDER_KEY_MAX + 1];
+	char			 key[ORDER_KEY_MAX + 1], why[256];
 	int			 fd;
 
 	if (e->parsed)
 		return;
-	e->parsed = 1;
-	if (q->cfg == NULL || !q->cfg->order)
+	if (q->cfg == NULL || !q->cfg->order) {
+		e->parsed = 1;
 		return;
+	}
 	if ((fd = openat(q->sp.fd[folder], e->id, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
+	    O_CLOEXEC)) == -1) {
+		/* Gone meanwhile, or short of descriptors: read it later. */
+		if (errno == ENOENT || errno == EMFILE || errno == ENFILE ||
+		    errno == ENOMEM)
+			return;
+		snprintf(why, sizeof(why), "body unreadable: %s",
+		    strerror(errno));
+		e->why = strdup(why);
+		e->parsed = 1;
 		return;
+	}
+	e->parsed = 1;
 	root = json_object_from_fd(fd);
 	close(fd);
-	if (root == NULL)
+	if (root == NULL) {
+		e->why = strdup("body unreadable: not a JSON object");
 		return;
-	switch (event_order(q->cfg, root, key, sizeof(key), &e->version)) {
+	}
+	switch (event_order(q->cfg, root, key, sizeof(key), &e->version, why,
+	    sizeof(why))) {
 	case ORDER_KEYED:
 		e->okey = strdup(key);
 		break;
 	case ORDER_BAD_VERSION:
-		q->log("%s: %s: no ISO-8601 time with an offset at %s; "
-		    "not ordered", e->id, key, q->cfg->order_version.dotted);
+		e->okey = strdup(key);
+		e->why = strdup(why);
+		break;
+	case ORDER_BAD_KEY:
+		e->why = strdup(why);
 		break;
 	default:
 		break;
@@ -485,7 +514,9 @@ fresh_reread(struct spool_queue *q)
 		e->parsed = 1;
 		e->okey = o->okey;
 		e->version = o->version;
+		e->why = o->why;
 		o->okey = NULL;
+		o->why = NULL;
 	}
 	list_sort(&q->fresh);
 	list_free(&old);
@@ -497,6 +528,23 @@ struct pick {
 	size_t		 i;
 	int		 folder;
 };
+
+/*
+ * Whether a retry other than e holds e's key: its handler exited 0
+ * but its applied version is not recorded yet.
+ */
+static int
+key_held(const struct spool_queue *q, const struct id_entry *e)
+{
+	const struct id_list *l = &q->retries;
+	size_t		 i;
+
+	for (i = l->next; i < l->n; i++)
+		if (l->e[i].hold && &l->e[i] != e && l->e[i].okey != NULL &&
+		    strcmp(l->e[i].okey, e->okey) == 0)
+			return 1;
+	return 0;
+}
 
 /* The first entry due by limit whose key is not busy. */
 static int
@@ -510,7 +558,10 @@ first_free(struct spool_queue *q, struct id_list *l, int folder,
 	for (i = l->next; i < l->n && l->e[i].key <= limit; i++) {
 		e = &l->e[i];
 		entry_order(q, folder, e);
-		if (e->okey == NULL || busy == NULL || !busy(arg, e->okey)) {
+		if (!e->parsed)
+			continue;
+		if (e->okey == NULL || ((busy == NULL || !busy(arg, e->okey)) &&
+		    !key_held(q, e))) {
 			p->l = l;
 			p->i = i;
 			p->folder = folder;
@@ -540,7 +591,8 @@ newest_of_key(struct spool_queue *q, struct id_list *l, int folder,
 	    l->e[i].key <= limit; i++) {
 		e = &l->e[i];
 		entry_order(q, folder, e);
-		if (e->okey == NULL || strcmp(e->okey, best->okey) != 0 ||
+		if (e->okey == NULL || e->why != NULL ||
+		    strcmp(e->okey, best->okey) != 0 ||
 		    version_cmp(&e->version, &best->version) <= 0)
 			continue;
 		best = e;
@@ -588,7 +640,7 @@ spool_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 		    &p) && !first_free(q, &q->retries, SPOOL_RETRY, now, busy,
 		    arg, &p))
 			return 0;
-		if (p.l->e[p.i].okey != NULL) {
+		if (p.l->e[p.i].okey != NULL && p.l->e[p.i].why == NULL) {
 			newest_of_key(q, &q->fresh, SPOOL_NEW, LLONG_MAX, &p);
 			newest_of_key(q, &q->retries, SPOOL_RETRY, now, &p);
 		}
@@ -599,6 +651,10 @@ spool_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 				snprintf(d->key, sizeof(d->key), "%s", e->okey);
 				d->version = e->version;
 			}
+			if (e->why != NULL)
+				snprintf(d->order_error, sizeof(d->order_error),
+				    "%s", e->why);
+			d->hold = e->hold;
 			return 1;
 		}
 	}
@@ -637,7 +693,12 @@ parse_signed(const char *s, size_t len, long long *out)
 	return errno != 0 || *end != '\0' ? -1 : 0;
 }
 
-/* applied/<key>: "version N", "created N" and "id ID" lines. */
+/*
+ * applied/<key>: "version N", "created N" and "id ID" lines.  A record
+ * that is there but cannot be read (empty, garbled, a symbolic link,
+ * an I/O or permission error) is -1 with the reason: the key does not
+ * start over, its events wait.
+ */
 static int
 spool_applied_get(void *ctx, const char *key, struct applied *a)
 {
@@ -648,12 +709,24 @@ spool_applied_get(void *ctx, const char *key, struct applied *a)
 
 	memset(a, 0, sizeof(*a));
 	if ((fd = openat(q->sp.fd[SPOOL_APPLIED], key, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
+	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(a->error, sizeof(a->error), "applied/%s: %s", key,
+		    errno == ELOOP ? "a symbolic link" : strerror(errno));
+		return -1;
+	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
-		goto bad;
+	if (n == -1) {
+		snprintf(a->error, sizeof(a->error), "applied/%s: %s", key,
+		    strerror(errno));
+		return -1;
+	}
+	if (n == 0) {
+		snprintf(a->error, sizeof(a->error), "applied/%s: empty", key);
+		return -1;
+	}
 	buf[n] = '\0';
 	for (p = buf, end = buf + n; p < end; p = eol + 1) {
 		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
@@ -665,17 +738,17 @@ spool_applied_get(void *ctx, const char *key, struct applied *a)
 		    (size_t)(eol - p - 8), &a->version.created_ns) == 0)
 			seen |= 2;
 		else if (strncmp(p, "id ", 3) == 0 &&
-		    (size_t)(eol - p - 3) <= SPOOL_ID_MAX) {
+		    event_id_valid(p + 3, (size_t)(eol - p - 3))) {
 			memcpy(a->id, p + 3, (size_t)(eol - p - 3));
 			a->id[eol - p - 3] = '\0';
 			seen |= 4;
-		}
+		} else
+			seen |= 8;
 	}
 	if (seen == 7)
 		return 1;
-bad:
-	q->log("applied/%s: unreadable; the key starts over", key);
-	return 0;
+	snprintf(a->error, sizeof(a->error), "applied/%s: garbled", key);
+	return -1;
 }
 
 /*
@@ -684,7 +757,7 @@ bad:
  * either the previous event or this one, never a half.
  */
 static int
-spool_applied_set(void *ctx, const char *key, const struct applied *a)
+spool_applied_set(void *ctx, const char *key, struct applied *a)
 {
 	struct spool_queue *q = ctx;
 	char		 tmp[ORDER_KEY_MAX + 2], line[SPOOL_ID_MAX + 96];
@@ -706,7 +779,9 @@ spool_applied_set(void *ctx, const char *key, const struct applied *a)
 		goto fail;
 	return 0;
 fail:
-	q->log("applied/%s: %s", key, strerror(errno));
+	snprintf(a->error, sizeof(a->error), "applied/%s: %s", key,
+	    strerror(errno));
+	q->log("%s", a->error);
 	return -1;
 }
 
@@ -726,6 +801,7 @@ spool_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
     const char *result, const char *tail, size_t tail_len)
 {
 	struct spool_queue *q = ctx;
+	struct id_entry	*e;
 	struct status	 st;
 	int		 to;
 
@@ -740,6 +816,7 @@ spool_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
 	case OUTCOME_RETRY:
 		to = SPOOL_RETRY;
 		st.next_ms = due;
+		st.hold = d->hold;
 		break;
 	default:
 		to = SPOOL_FAILED;
@@ -750,8 +827,16 @@ spool_finish(void *ctx, struct delivery *d, enum outcome how, long long due,
 		return -1;
 	if (how == OUTCOME_RETRY) {
 		list_compact(&q->retries);
-		if (list_add(&q->retries, d->id, due) == 0)
+		if (list_add(&q->retries, d->id, due) == 0) {
+			e = &q->retries.e[q->retries.n - 1];
+			/* Held in memory even when status/ could not say so. */
+			if ((e->hold = d->hold) && d->key[0] != '\0' &&
+			    (e->okey = strdup(d->key)) != NULL) {
+				e->parsed = 1;
+				e->version = d->version;
+			}
 			list_sort(&q->retries);
+		}
 		return 0;
 	}
 	return fsync(q->sp.fd[to]);
@@ -975,15 +1060,66 @@ prune_one(struct spool_queue *q, int folder, const char *id, void *arg)
 	return 0;
 }
 
-/* A key applied last before the retention is forgotten. */
+/* The keys of the events not done yet: pruning keeps their versions. */
+struct live_keys {
+	char		**k;
+	size_t		 n, cap;
+	int		 unknown;	/* a body could not be read */
+	long long	 cutoff;
+};
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+live_add(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	struct live_keys *lk = arg;
+	struct id_entry	 e;
+	char		**k;
+
+	memset(&e, 0, sizeof(e));
+	e.id = (char *)(uintptr_t)id;
+	entry_order(q, folder, &e);
+	/* A body that cannot be read may be of any key. */
+	if (!e.parsed || (e.why != NULL && strncmp(e.why, "body unreadable",
+	    15) == 0))
+		lk->unknown = 1;
+	if (e.okey != NULL && lk->n == lk->cap) {
+		if ((k = reallocarray(lk->k, lk->cap ? lk->cap * 2 : 64,
+		    sizeof(*k))) == NULL) {
+			lk->unknown = 1;
+			free(e.okey);
+			e.okey = NULL;
+		} else {
+			lk->k = k;
+			lk->cap = lk->cap ? lk->cap * 2 : 64;
+		}
+	}
+	if (e.okey != NULL)
+		lk->k[lk->n++] = e.okey;
+	free(e.why);
+	return 0;
+}
+
+/*
+ * A key applied last before the retention is forgotten, unless an
+ * event of it still waits, runs or failed: a requeue must find it.
+ */
 static int
 prune_applied(struct spool_queue *q, int folder, const char *key, void *arg)
 {
+	struct live_keys *lk = arg;
 	struct stat	 st;
-	long long	*cutoff = arg;
 
+	if (lk->n > 0 && bsearch(&key, lk->k, lk->n, sizeof(*lk->k),
+	    key_cmp) != NULL)
+		return 0;
 	if (fstatat(q->sp.fd[folder], key, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    mtime_ms(&st) <= *cutoff)
+	    S_ISREG(st.st_mode) && mtime_ms(&st) <= lk->cutoff)
 		unlinkat(q->sp.fd[folder], key, 0);
 	return 0;
 }
@@ -991,8 +1127,58 @@ prune_applied(struct spool_queue *q, int folder, const char *key, void *arg)
 static void
 spool_prune(void *ctx, long long cutoff)
 {
+	struct spool_queue *q = ctx;
+	struct live_keys lk;
+	static const int live[] = { SPOOL_NEW, SPOOL_CUR, SPOOL_RETRY,
+	    SPOOL_FAILED };
+	size_t		 i;
+
 	(void)for_each(ctx, SPOOL_DONE, prune_one, &cutoff);
-	(void)for_each(ctx, SPOOL_APPLIED, prune_applied, &cutoff);
+	if (q->cfg == NULL)
+		return;
+	memset(&lk, 0, sizeof(lk));
+	lk.cutoff = cutoff;
+	for (i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (for_each(q, live[i], live_add, &lk) == -1)
+			lk.unknown = 1;
+	if (lk.unknown)
+		q->log("applied/: not pruned: the key of an event not done "
+		    "could not be read");
+	else {
+		if (lk.n > 1)
+			qsort(lk.k, lk.n, sizeof(*lk.k), key_cmp);
+		(void)for_each(q, SPOOL_APPLIED, prune_applied, &lk);
+	}
+	for (i = 0; i < lk.n; i++)
+		free(lk.k[i]);
+	free(lk.k);
+}
+
+/* --stats: each key whose applied version cannot be read. */
+struct blocked_fn {
+	void	(*fn)(void *, const char *, const char *);
+	void	*arg;
+};
+
+static int
+blocked_one(struct spool_queue *q, int folder, const char *key, void *arg)
+{
+	struct blocked_fn *b = arg;
+	struct applied	 a;
+
+	(void)folder;
+	if (spool_applied_get(q, key, &a) == -1)
+		b->fn(b->arg, key, a.error);
+	return 0;
+}
+
+static int
+spool_blocked(void *ctx, void (*fn)(void *, const char *, const char *),
+    void *arg)
+{
+	struct blocked_fn b = { fn, arg };
+
+	return for_each(ctx, SPOOL_APPLIED, blocked_one, &b);
 }
 
 static int
@@ -1080,6 +1266,7 @@ static const struct queue_ops spool_queue_ops = {
 	.stats = spool_stats,
 	.requeue_failed = spool_requeue_failed,
 	.close = spool_queue_close,
+	.blocked = spool_blocked,
 };
 
 /*

@@ -16,7 +16,7 @@ load lib/order-cases
 @test "order: the re-enriched sample is applied after basic, and makes basic stale before it" { order_reenriched; }
 @test "order: both samples waiting at once: the newest runs, the others are stale" { order_all_waiting; }
 @test "order: an equal version is handed over again; offsets and fractions count" { order_equal_version; }
-@test "order: an unparseable version is not ordered, with a warning; no key, no order" { order_unparseable; }
+@test "order: an unparseable version is held in failed/, with the reason; no key, no order" { order_unparseable; }
 @test "order: ORDER=off hands every event over and keeps no versions" { order_off; }
 @test "order: applied versions outlive the worker and are pruned after RETENTION" { order_retention; }
 @test "order: a retry in backoff does not block a newer event; when due it is stale" { order_retry_backoff; }

@@ -352,6 +352,8 @@ test_iso8601(void)
 		    bad[i]);
 }
 
+static char	 order_why[256];
+
 /* event_order() on a body, with the default ORDER_KEY and version. */
 static enum order_result
 order_of(const struct config *cfg, const char *body, char *key,
@@ -360,9 +362,51 @@ order_of(const struct config *cfg, const char *body, char *key,
 	struct json_object	*root = json_tokener_parse(body);
 	enum order_result	 r;
 
-	r = event_order(cfg, root, key, ORDER_KEY_MAX + 1, v);
+	r = event_order(cfg, root, key, ORDER_KEY_MAX + 1, v, order_why,
+	    sizeof(order_why));
 	json_object_put(root);
 	return r;
+}
+
+static void
+test_keys(void)
+{
+	static const struct {
+		const char	*in, *out;
+	} good[] = {
+		{ "5", "5" }, { "005", "5" }, { "5.0", "5" }, { "5e0", "5" },
+		{ "5E+0", "5" }, { "50e-1", "5" }, { "0.5e1", "5" },
+		{ "5.000", "5" }, { "0", "0" }, { "-0", "0" }, { "0e7", "0" },
+		{ "-12", "-12" }, { "1e3", "1000" }, { "1.5e1", "15" },
+		{ "9223372036854775808", "9223372036854775808" },
+		{ "123456789012345678901234567890",
+		    "123456789012345678901234567890" },
+		{ "1.23456789012345678901234567890e29",
+		    "123456789012345678901234567890" },
+	};
+	static const char *const bad[] = {
+		"", "-", "5.5", "5e-1", "0.1", "1.", ".5", "+5", "5 ", " 5",
+		"5a", "0x10", "1e", "1e+", "abc", "5..0", "1e100000000000",
+	};
+	char		 out[ORDER_KEY_MAX + 1], tiny[4];
+	const char	*why;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ok(key_normalise(good[i].in, strlen(good[i].in), out,
+		    sizeof(out), &why) == 0 && strcmp(out, good[i].out) == 0,
+		    "key: '%s' is %s", good[i].in, good[i].out);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(key_normalise(bad[i], strlen(bad[i]), out, sizeof(out),
+		    &why) == -1 && why != NULL, "key: '%s' is refused (%s)",
+		    bad[i], why);
+	ok(key_normalise("1e3", 3, tiny, sizeof(tiny), &why) == -1 &&
+	    strcmp(why, "too many digits for a key") == 0 &&
+	    key_normalise("999", 3, tiny, sizeof(tiny), &why) == 0,
+	    "key: one that does not fit is refused, not cut");
+	ok(key_normalise("1e200", 5, out, sizeof(out), &why) == -1 &&
+	    strcmp(why, "too many digits for a key") == 0,
+	    "key: 1e200 is too long for a file name");
 }
 
 static void
@@ -377,7 +421,9 @@ test_order(void)
 	clear_env();
 	o.program = FOR_DELIVER;
 	ok(config_load(&cfg, &o) == 0 && cfg.order == 1 &&
-	    cfg.norder_key == 3, "order: on by default, with three key paths");
+	    cfg.norder_key == 3 && cfg.order_max_skew_ms == 86400000LL &&
+	    cfg.retention_ms == 35 * 86400000LL, "order: on by default, "
+	    "with three key paths, ORDER_MAX_SKEW 1d, RETENTION 35d");
 	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":7}},"
 	    "\"updated_at\":\"2025-11-03T09:41:13.5+00:00\"}", key, &v) ==
 	    ORDER_KEYED && strcmp(key, "i_account=7") == 0 &&
@@ -385,17 +431,79 @@ test_order(void)
 	    "order: data.variables.i_account, a number");
 	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":null}},"
 	    "\"pb_data\":{\"account_info\":null,\"sim_info\":{"
-	    "\"i_sim_card\":\"a/b\"}},\"updated_at\":\"1970-01-01T00:00:01Z\","
+	    "\"i_sim_card\":\"0052\"}},\"updated_at\":\"1970-01-01T00:00:01Z\","
 	    "\"created_at\":\"1970-01-01T00:00:00Z\"}", key, &v) ==
-	    ORDER_KEYED && strcmp(key, "i_sim_card=a%2Fb") == 0 &&
-	    v.ns == 1000000000, "order: an inventory SIM by i_sim_card, "
-	    "escaped as a file name");
+	    ORDER_KEYED && strcmp(key, "i_sim_card=52") == 0 &&
+	    v.ns == 1000000000, "order: an inventory SIM by i_sim_card");
+	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":7}},"
+	    "\"pb_data\":{\"sim_info\":{\"i_sim_card\":52,"
+	    "\"i_account\":7}},\"updated_at\":\"1970-01-01T00:00:01Z\"}",
+	    key, &v) == ORDER_KEYED && strcmp(key, "i_sim_card=52") == 0,
+	    "order: a SIM of an account by the SIM, first");
 	ok(order_of(&cfg, "{\"pb_data\":{\"account_info\":{\"i_account\":"
 	    "\"\"}}}", key, &v) == ORDER_NONE && key[0] == '\0',
 	    "order: no key when every path is empty or absent");
 	ok(order_of(&cfg, "{\"pb_data\":{\"account_info\":{\"i_account\":"
 	    "3}},\"updated_at\":\"yesterday\"}", key, &v) ==
-	    ORDER_BAD_VERSION, "order: an unreadable version is reported");
+	    ORDER_BAD_VERSION && strcmp(key, "i_account=3") == 0 &&
+	    strcmp(order_why, "unreadable updated_at: \"yesterday\"") == 0,
+	    "order: an unreadable version is reported, the key kept");
+	ok(order_of(&cfg, "{\"pb_data\":{\"account_info\":{\"i_account\":"
+	    "3}}}", key, &v) == ORDER_BAD_VERSION &&
+	    strcmp(order_why, "unreadable updated_at: missing") == 0,
+	    "order: a missing version is unreadable");
+	ok(order_of(&cfg, "{\"pb_data\":{\"account_info\":{\"i_account\":"
+	    "3}},\"updated_at\":null}", key, &v) == ORDER_BAD_VERSION &&
+	    strcmp(order_why, "unreadable updated_at: null") == 0,
+	    "order: a null version is unreadable");
+	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":5.0}},"
+	    "\"updated_at\":\"2025-11-03T09:00:00Z\"}", key, &v) ==
+	    ORDER_KEYED && strcmp(key, "i_account=5") == 0 &&
+	    order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":5e0}},"
+	    "\"updated_at\":\"2025-11-03T09:00:00Z\"}", key, &v) ==
+	    ORDER_KEYED && strcmp(key, "i_account=5") == 0 &&
+	    order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":\"5\"}},"
+	    "\"updated_at\":\"2025-11-03T09:00:00Z\"}", key, &v) ==
+	    ORDER_KEYED && strcmp(key, "i_account=5") == 0,
+	    "order: 5.0, 5e0 and \"5\" are account 5");
+	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":5.5}},"
+	    "\"pb_data\":{\"sim_info\":null},"
+	    "\"updated_at\":\"2025-11-03T09:00:00Z\"}", key, &v) ==
+	    ORDER_BAD_KEY && strcmp(order_why, "data.variables.i_account: "
+	    "not an integer: 5.5") == 0, "order: 5.5 is refused as a key, "
+	    "and does not fall through (%s)", order_why);
+	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":"
+	    "9223372036854775808}},\"updated_at\":\"2025-11-03T09:00:00Z\"}",
+	    key, &v) == ORDER_KEYED &&
+	    strcmp(key, "i_account=9223372036854775808") == 0 &&
+	    order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":"
+	    "9223372036854775809}},\"updated_at\":\"2025-11-03T09:00:00Z\"}",
+	    key, &v) == ORDER_KEYED &&
+	    strcmp(key, "i_account=9223372036854775809") == 0,
+	    "order: 2^63 and 2^63 + 1 are two keys");
+	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":"
+	    "123456789012345678901234567890}},"
+	    "\"updated_at\":\"2025-11-03T09:00:00Z\"}", key, &v) ==
+	    ORDER_BAD_KEY && strstr(order_why, "beyond 64 bits") != NULL &&
+	    order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":"
+	    "\"123456789012345678901234567890\"}},"
+	    "\"updated_at\":\"2025-11-03T09:00:00Z\"}", key, &v) ==
+	    ORDER_KEYED &&
+	    strcmp(key, "i_account=123456789012345678901234567890") == 0,
+	    "order: 30 digits: as a string exact, as a bare number refused");
+	ok(order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":"
+	    "\"abc\"}}}", key, &v) == ORDER_BAD_KEY &&
+	    order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":"
+	    "true}}}", key, &v) == ORDER_BAD_KEY &&
+	    order_of(&cfg, "{\"data\":{\"variables\":{\"i_account\":"
+	    "[1]}}}", key, &v) == ORDER_BAD_KEY,
+	    "order: a word, a boolean, a list are no keys");
+	memset(&v, 0, sizeof(v));
+	v.ns = 86400000LL * 1000000 + 1;
+	ok(version_ahead(&v, 0, 86400000LL) &&
+	    !version_ahead(&v, 1, 86400000LL) && (v.ns -= 1,
+	    !version_ahead(&v, 0, 86400000LL)),
+	    "order: a version more than ORDER_MAX_SKEW ahead, to the ns");
 	v.ns = w.ns = 5;
 	v.created_ns = 1;
 	w.created_ns = 2;
@@ -403,6 +511,26 @@ test_order(void)
 	    version_cmp(&v, &v) == 0, "order: created_at breaks a tie");
 	config_free(&cfg);
 
+	setenv("RETENTION", "1s", 1);
+	ok(config_load(&cfg, &o) == -1 && strcmp(cfg.error, "RETENTION: '1s' "
+	    "is not a duration from 35d to 3650d (such as 500ms, 30s, 5m, 2h, "
+	    "35d)") == 0, "order: RETENTION has a floor of 35d (%s)",
+	    cfg.error);
+	config_free(&cfg);
+	setenv("RETENTION", "0", 1);
+	ok(config_load(&cfg, &o) == -1, "order: RETENTION=0 is refused");
+	config_free(&cfg);
+	unsetenv("RETENTION");
+	setenv("ORDER_MAX_SKEW", "2h", 1);
+	ok(config_load(&cfg, &o) == 0 && cfg.order_max_skew_ms ==
+	    7200000LL, "order: ORDER_MAX_SKEW=2h");
+	config_free(&cfg);
+	setenv("ORDER_MAX_SKEW", "soon", 1);
+	ok(config_load(&cfg, &o) == -1 && strncmp(cfg.error,
+	    "ORDER_MAX_SKEW: 'soon' is not a duration from 1s", 48) == 0,
+	    "order: ORDER_MAX_SKEW is checked like any duration");
+	config_free(&cfg);
+	unsetenv("ORDER_MAX_SKEW");
 	setenv("ORDER", "maybe", 1);
 	ok(config_load(&cfg, &o) == -1 && strcmp(cfg.error, "ORDER: 'maybe' "
 	    "is neither on nor off") == 0, "order: ORDER is on or off");
@@ -503,7 +631,7 @@ test_metrics(void)
 	    "metrics: the worker's heartbeat");
 	metrics_close(&m);
 	metrics_close(&m2);
-	snprintf(path, sizeof(path), "%s/nsps-metrics.v1", dir);
+	snprintf(path, sizeof(path), "%s/nsps-metrics.v2", dir);
 	ok(truncate(path, 10) == 0 && metrics_open(&m, dir, 3) == -1 &&
 	    strstr(m.error, "remove it") != NULL,
 	    "metrics: a file of another size is refused: %s", m.error);
@@ -577,6 +705,7 @@ main(void)
 	test_tmp_names();
 	test_settings();
 	test_iso8601();
+	test_keys();
 	test_order();
 	test_metrics();
 	test_strict_scan();

@@ -17,6 +17,12 @@
  * The body is the event padded with spaces to each size, or with -j
  * that many bytes of 'x' (not JSON).  The token is taken from
  * SYNC_TOKEN; it may be wrong on purpose.
+ *
+ * usage: fcgi-sync -p count socket
+ * Kept connections must not hold the responder: count connections are
+ * opened in turn, each asking for a GET to be kept while the ones
+ * before it stay open and idle, then each carries a second GET, the
+ * last first.  Every answer must come within a second.
  */
 #include <sys/socket.h>
 
@@ -31,6 +37,8 @@
 #include "fcgi-client.h"
 
 #define TIMEOUT_MS	5000
+#define PIN_TIMEOUT_MS	1000
+#define MAX_PIN		64
 
 static void
 read_file(const char *path, struct fcgi_buf *b)
@@ -93,7 +101,7 @@ status_of(const struct fcgi_buf *in)
  */
 static int
 exchange(const char *sock, int *fd, const struct fcgi_buf *req, int want,
-    size_t size, const char *what)
+    size_t size, const char *what, int timeout_ms)
 {
 	struct fcgi_buf	 in = { 0 };
 	char		 c;
@@ -107,9 +115,9 @@ exchange(const char *sock, int *fd, const struct fcgi_buf *req, int want,
 		    strerror(errno));
 		goto fail;
 	}
-	if ((rc = fcgi_answer(*fd, &in, TIMEOUT_MS)) != 0) {
+	if ((rc = fcgi_answer(*fd, &in, timeout_ms)) != 0) {
 		printf("size %zu: %s: %s\n", size, what, rc == -1 ?
-		    "no answer within 5 s" : errno == 0 ?
+		    "no answer in time" : errno == 0 ?
 		    "connection closed without an answer" : strerror(errno));
 		goto fail;
 	}
@@ -139,16 +147,53 @@ fail:
 	return -1;
 }
 
+/* The -p test: idle kept connections do not hold the responder. */
+static int
+pin(const char *sock, size_t count, const char *token)
+{
+	struct fcgi_buf	 req = { 0 };
+	int		 fd[MAX_PIN];
+	size_t		 i, failed = 0, kept = 0;
+
+	if (count == 0 || count > MAX_PIN)
+		errx(2, "-p takes 1 to %d", MAX_PIN);
+	build(&req, "GET", "/health", NULL, 0, 0, token);
+	for (i = 0; i < count; i++) {
+		fd[i] = -1;
+		if (exchange(sock, &fd[i], &req, 200, i, "new connection",
+		    PIN_TIMEOUT_MS) == -1)
+			failed++;
+	}
+	for (i = count; i-- > 0;) {
+		if (fd[i] == -1)
+			continue;
+		kept++;
+		if (exchange(sock, &fd[i], &req, 200, i, "kept connection",
+		    PIN_TIMEOUT_MS) == -1)
+			failed++;
+		if (fd[i] != -1)
+			close(fd[i]);
+	}
+	fcgi_buf_free(&req);
+	printf("%zu connections, %zu kept, %zu failures\n", count, kept,
+	    failed);
+	return failed == 0 && kept == count ? 0 : 1;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct fcgi_buf	 event = { 0 }, body = { 0 }, req = { 0 };
 	const char	*token = getenv("SYNC_TOKEN");
 	size_t		 from, to, size, reclen = 0, failed = 0, kept = 0;
+	size_t		 npin = 0;
 	int		 ch, fd, junk = 0, want = 202;
 
-	while ((ch = getopt(argc, argv, "jr:s:")) != -1)
+	while ((ch = getopt(argc, argv, "jp:r:s:")) != -1)
 		switch (ch) {
+		case 'p':
+			npin = strtoul(optarg, NULL, 10);
+			break;
 		case 'j':
 			junk = 1;
 			break;
@@ -163,6 +208,8 @@ main(int argc, char *argv[])
 		}
 	argc -= optind;
 	argv += optind;
+	if (npin > 0 && argc == 1 && token != NULL)
+		return pin(argv[0], npin, token);
 	if (argc != 4 || token == NULL)
 		goto usage;
 	from = strtoul(argv[2], NULL, 10);
@@ -184,7 +231,8 @@ main(int argc, char *argv[])
 		fd = -1;
 		build(&req, "POST", "/process-event", body.p, body.len,
 		    reclen, token);
-		if (exchange(argv[0], &fd, &req, want, size, "POST") == -1) {
+		if (exchange(argv[0], &fd, &req, want, size, "POST",
+		    TIMEOUT_MS) == -1) {
 			failed++;
 			continue;
 		}
@@ -192,7 +240,7 @@ main(int argc, char *argv[])
 			kept++;
 		build(&req, "GET", "/health", NULL, 0, 0, token);
 		if (exchange(argv[0], &fd, &req, 200, size,
-		    "the GET after it") == -1)
+		    "the GET after it", TIMEOUT_MS) == -1)
 			failed++;
 		if (fd != -1)
 			close(fd);
@@ -202,6 +250,7 @@ main(int argc, char *argv[])
 	return failed == 0 ? 0 : 1;
 usage:
 	fprintf(stderr, "usage: fcgi-sync [-j] [-r reclen] [-s status] "
-	    "socket event from to\n");
+	    "socket event from to\n"
+	    "       fcgi-sync -p count socket\n");
 	return 2;
 }

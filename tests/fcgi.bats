@@ -266,3 +266,12 @@ sync_sweep() {
 	start_fcgi MAX_BODY_BYTES=4096
 	sync_sweep -s 413
 }
+
+@test "fcgi: idle kept connections do not hold the process from new ones" {
+	start_fcgi
+	run env SYNC_TOKEN="$TOKEN" "$(dirname "$CONNECTOR")/tests/fcgi-sync" -p 40 "$SOCK"
+	printf '%s\n' "$output" | tail -20
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = "40 connections, 40 kept, 0 failures" ]
+	[ "$(grep -c '^Health check GET /health: 200$' "$LOG")" -eq 80 ]
+}

@@ -275,3 +275,31 @@ sync_sweep() {
 	[ "${lines[-1]}" = "40 connections, 40 kept, 0 failures" ]
 	[ "$(grep -c '^Health check GET /health: 200$' "$LOG")" -eq 80 ]
 }
+
+@test "fcgi: FCGI_WEB_SERVER_ADDRS lets only the listed addresses in" {
+	local port allow
+	for allow in "10.0.0.1, 127.0.0.1" 10.0.0.1; do
+		PID=
+		for port in $(shuf -i 20000-60000 -n 20); do
+			env -i PATH="$PATH" API_TOKEN="$TOKEN" FCGI_WEB_SERVER_ADDRS="$allow" \
+			    "$CONNECTOR" -s "127.0.0.1:$port" 2>"$LOG" &
+			PID=$!
+			sleep 0.2
+			kill -0 "$PID" 2>/dev/null && break
+			PID=
+		done
+		[ -n "$PID" ]
+		run timeout 5 env -i REQUEST_METHOD=GET SCRIPT_NAME=/health \
+		    cgi-fcgi -bind -connect "127.0.0.1:$port"
+		if [ "$allow" = 10.0.0.1 ]; then
+			[[ $output != *"Status: 200"* ]]
+			[ "$status" -ne 124 ]
+		else
+			[[ $output == "Status: 200 OK"* ]]
+		fi
+		kill -0 "$PID"
+		kill -TERM "$PID"
+		wait "$PID" || true
+	done
+	PID=
+}

@@ -217,6 +217,7 @@ struct request {
 	const char	*content_length;
 	const char	*trace_id;		/* X-B3-TraceId */
 	const char	*unique_id;		/* X-Request-Id */
+	const char	*transfer_encoding;	/* request-file mode only */
 	const char	*transport_error;	/* set: answer 400 with it */
 	/*
 	 * Reads exactly len body bytes into dst; returns 0, or -1 when

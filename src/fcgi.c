@@ -4,18 +4,55 @@
  */
 /*
  * FastCGI transport on libfcgi's FCGX_* API: one request at a time,
- * the same handle() as the other modes.
+ * the same handle() as the other modes, over any number of the web
+ * server's connections (see serve_fcgi()).
  */
 #include "config.h"
 
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
 
 #include "extern.h"
+
+/*
+ * What is read of FCGI_STDIN after the answer, looking for its end,
+ * before the connection is given up instead (see finish_stdin()).
+ */
+#define STDIN_TAIL_LIMIT	(64 * 1024)
+
+/*
+ * Connections one process watches at once.  A new one beyond this
+ * closes the one idle the longest.
+ */
+#define MAX_CONNS		64
+
+/*
+ * The web server's connections this process holds, each with the
+ * libfcgi request that reads it: ipcFd is -1 in a free slot.
+ */
+struct pool {
+	FCGX_Request	 fr[MAX_CONNS];
+	unsigned long	 last[MAX_CONNS];	/* when last served */
+	unsigned long	 clock;
+	struct pollfd	 pfd[MAX_CONNS + 1];
+	int		 slot[MAX_CONNS + 1];	/* pfd[i] is fr[slot[i]] */
+	int		 listen_fd;
+	const char	*allowed;		/* FCGI_WEB_SERVER_ADDRS */
+};
 
 static int
 read_fcgi_body(void *ctx, char *dst, size_t len)
@@ -127,19 +164,245 @@ fill_request(struct request *req, FCGX_Request *fr)
 }
 
 /*
+ * Reads FCGI_STDIN to the empty record that ends it (FastCGI 1.0
+ * sections 3.3 and 6.2), whatever the answer was.  libfcgi frees its
+ * read buffer at FCGX_Finish_r(): a body read to CONTENT_LENGTH only
+ * may leave that record, or the part of its header that did not fit in
+ * the buffer, in the socket, and the next request on a kept connection
+ * would start there.  Servers that do not pad records (HAProxy, H2O)
+ * hit it with 7 body sizes in every 8 KiB.  Usually the record is
+ * already in the buffer and this costs no system call.  Returns 0 at
+ * the end of the stream, -1 when it is broken or longer than the bound:
+ * the connection cannot be kept then.
+ */
+static int
+finish_stdin(FCGX_Stream *in)
+{
+	char	 tmp[512];
+	size_t	 left = STDIN_TAIL_LIMIT;
+	int	 n;
+
+	while ((n = FCGX_GetStr(tmp, sizeof(tmp), in)) > 0) {
+		if ((size_t)n >= left)
+			return -1;
+		left -= (size_t)n;
+	}
+	return FCGX_GetError(in) == 0 ? 0 : -1;
+}
+
+/*
+ * Whether a TCP peer may connect: FCGI_WEB_SERVER_ADDRS lists the
+ * addresses allowed, comma-separated, as libfcgi reads it.  Unset, or
+ * a unix socket, lets everyone in.
+ */
+static int
+peer_allowed(const char *allowed, const struct sockaddr_storage *ss)
+{
+	char		 addr[INET6_ADDRSTRLEN];
+	const char	*p;
+	size_t		 len;
+
+	if (allowed == NULL || (ss->ss_family != AF_INET &&
+	    ss->ss_family != AF_INET6))
+		return 1;
+	if (inet_ntop(ss->ss_family, ss->ss_family == AF_INET ?
+	    (const void *)&((const struct sockaddr_in *)ss)->sin_addr :
+	    (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr,
+	    addr, sizeof(addr)) == NULL)
+		return 0;
+	len = strlen(addr);
+	for (p = allowed; *p != '\0'; p += strcspn(p, ",")) {
+		p += strspn(p, ", ");
+		if (strncmp(p, addr, len) == 0 && (p[len] == '\0' ||
+		    p[len] == ',' || p[len] == ' '))
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether any connection is held: libfcgi closes them as it goes. */
+static int
+holding(const struct pool *p)
+{
+	int	 i;
+
+	for (i = 0; i < MAX_CONNS; i++)
+		if (p->fr[i].ipcFd != -1)
+			return 1;
+	return 0;
+}
+
+/* A free slot, or the one idle the longest, closed to make room. */
+static int
+free_slot(struct pool *p)
+{
+	int	 i, old = 0;
+
+	for (i = 0; i < MAX_CONNS; i++) {
+		if (p->fr[i].ipcFd == -1)
+			return i;
+		if (p->last[i] < p->last[old])
+			old = i;
+	}
+	close(p->fr[old].ipcFd);
+	p->fr[old].ipcFd = -1;
+	return old;
+}
+
+/*
+ * Takes one connection waiting on the listening socket, which is
+ * non-blocking: another process may have taken it first.  One at a
+ * time, so that the processes woken with this one share the backlog.
+ * Returns its slot, -1 when none was waiting, or -2 when the socket
+ * itself fails.
+ */
+static int
+accept_conn(struct pool *p)
+{
+	struct sockaddr_storage ss;
+	socklen_t	 sslen;
+	int		 fd, i, on = 1;
+
+	for (;;) {
+		sslen = sizeof(ss);
+		fd = accept4(p->listen_fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_CLOEXEC);
+		if (fd != -1 && peer_allowed(p->allowed, &ss))
+			break;
+		if (fd != -1) {
+			close(fd);
+			continue;
+		}
+		switch (errno) {
+		case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+		case EWOULDBLOCK:
+#endif
+		case EINTR:
+			return -1;
+		case ECONNABORTED:
+		case EPROTO:
+		case EPERM:
+			continue;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			log_msg("accept: %s", strerror(errno));
+			return -1;
+		default:
+			log_msg("accept: %s", strerror(errno));
+			return -2;
+		}
+	}
+	if (ss.ss_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	/*
+	 * FCGX_Accept_r() reads a connection already in ipcFd.  It first
+	 * finishes the slot's last request and closes the connection
+	 * unless that one was kept: the new one is marked kept until its
+	 * own FCGI_BEGIN_REQUEST says.
+	 */
+	i = free_slot(p);
+	p->fr[i].ipcFd = fd;
+	p->fr[i].keepConnection = 1;
+	p->last[i] = ++p->clock;
+	return i;
+}
+
+/*
+ * Waits for a request on any held connection, or a new connection.
+ * Returns the number of pfd entries, 0 after a signal.  A connection
+ * the web server has closed with nothing left to read is closed here,
+ * rather than by FCGX_Accept_r(), which would go on to accept(2) and
+ * wait for a request there.
+ */
+static int
+wait_ready(struct pool *p)
+{
+	int	 i, n = 0, avail;
+
+	p->pfd[n].fd = p->listen_fd;
+	p->pfd[n].events = POLLIN;
+	p->slot[n++] = -1;
+	for (i = 0; i < MAX_CONNS; i++)
+		if (p->fr[i].ipcFd != -1) {
+			p->pfd[n].fd = p->fr[i].ipcFd;
+			p->pfd[n].events = POLLIN | POLLRDHUP;
+			p->slot[n++] = i;
+		}
+	if (poll(p->pfd, (nfds_t)n, -1) == -1)
+		return errno == EINTR ? 0 : -1;
+	for (i = 1; i < n; i++)
+		if ((p->pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) &&
+		    (ioctl(p->pfd[i].fd, FIONREAD, &avail) == -1 ||
+		    avail == 0)) {
+			close(p->pfd[i].fd);
+			p->fr[p->slot[i]].ipcFd = -1;
+			p->pfd[i].revents = 0;
+		}
+	return n;
+}
+
+/*
+ * Reads one request from a connection just accepted or found readable,
+ * answers it and finishes it, keeping the connection when the web
+ * server asked for that (FCGI_KEEP_CONN) and the input stream ended
+ * cleanly.
+ * Returns -1 when libfcgi fails for good.
+ */
+static int
+serve_one(const struct config *cfg, const struct sink *sink,
+    struct state *st, struct pool *p, int slot)
+{
+	FCGX_Request	*fr = &p->fr[slot];
+	struct request	 req;
+	int		 rc;
+
+	p->last[slot] = ++p->clock;
+
+	busy = 0;
+	if (stop_asked)
+		_exit(0);
+	rc = FCGX_Accept_r(fr);
+	busy = 1;
+	if (rc < 0) {
+		/* A protocol error: libfcgi closed it, found none waiting. */
+		if (rc == -EINTR || rc == -EAGAIN || rc == -EWOULDBLOCK)
+			return 0;
+		log_msg("FCGX_Accept_r: %s", rc > -4096 ? strerror(-rc) :
+		    "failed");
+		return -1;
+	}
+	fill_request(&req, fr);
+	(void)serve_request(cfg, sink, st, &req, write_fcgi, fr->out);
+	if (finish_stdin(fr->in) == -1)
+		fr->keepConnection = 0;
+	FCGX_Finish_r(fr);
+	return 0;
+}
+
+/*
  * Serves FastCGI on listen_fd, or on a socket bound to addr when it is
  * not NULL.  The stop signals are set first: once the socket exists a
  * web server or a test may send one, and the default action would end
  * the process with 143 rather than 0.
+ *
+ * libfcgi serves one connection per FCGX_Request and, when the web
+ * server keeps a connection (FCGI_KEEP_CONN), blocks reading it while
+ * it is idle: a process would be held by one idle connection while
+ * others wait in the backlog.  So the process accepts connections
+ * itself and holds several, each with its own FCGX_Request, and reads
+ * whichever poll(2) finds a request on.  Requests are still served one
+ * at a time.
  */
 int
 serve_fcgi(const struct config *cfg, const struct sink *sink,
     const char *addr, int listen_fd)
 {
-	FCGX_Request	 fr;
-	struct request	 req;
+	static struct pool p;
 	struct state	 st;
-	int		 rc;
+	int		 i, n;
 
 	if (setup_signals() == -1) {
 		log_msg("sigaction: %s", strerror(errno));
@@ -147,28 +410,49 @@ serve_fcgi(const struct config *cfg, const struct sink *sink,
 	}
 	if (addr != NULL && (listen_fd = listen_socket(addr)) == -1)
 		return 1;
-	if (state_init(&st) == -1 || FCGX_Init() != 0 ||
-	    FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) |
+	    O_NONBLOCK) == -1) {
+		log_msg("fcntl: %s", strerror(errno));
+		return 1;
+	}
+	p.listen_fd = listen_fd;
+	p.allowed = getenv("FCGI_WEB_SERVER_ADDRS");
+	if (state_init(&st) == -1 || FCGX_Init() != 0) {
 		log_msg("FastCGI initialisation failed");
 		return 1;
 	}
+	for (i = 0; i < MAX_CONNS; i++)
+		FCGX_InitRequest(&p.fr[i], listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	for (;;) {
 		busy = 0;
 		if (stop_asked)
 			_exit(0);
-		rc = FCGX_Accept_r(&fr);
-		busy = 1;
-		if (rc < 0) {
-			if (rc == -EINTR)
-				continue;
-			log_msg("FCGX_Accept_r: %s", rc > -4096 ?
-			    strerror(-rc) : "failed");
+		/*
+		 * Holding no connection, take a waiting one before any
+		 * poll(): under load there is one, and none of its
+		 * requests waits on another's.
+		 */
+		if (!holding(&p) && (i = accept_conn(&p)) != -1) {
+			if (i == -2 || serve_one(cfg, sink, &st, &p, i) == -1)
+				break;
+			continue;
+		}
+		if ((n = wait_ready(&p)) == -1) {
+			log_msg("poll: %s", strerror(errno));
 			break;
 		}
-		fill_request(&req, &fr);
-		(void)serve_request(cfg, sink, &st, &req, write_fcgi, fr.out);
-		FCGX_Finish_r(&fr);
+		for (i = 1; i < n; i++)
+			if ((p.pfd[i].revents & (POLLIN | POLLRDHUP | POLLHUP |
+			    POLLERR)) != 0 &&
+			    serve_one(cfg, sink, &st, &p, p.slot[i]) == -1)
+				goto out;
+		/* A new connection's request follows its connect(2). */
+		if (n > 0 && (p.pfd[0].revents & POLLIN) &&
+		    (i = accept_conn(&p)) != -1 &&
+		    (i == -2 || serve_one(cfg, sink, &st, &p, i) == -1))
+			break;
 	}
+out:
 	state_free(&st);
 	return 1;
 }

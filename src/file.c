@@ -5,7 +5,8 @@
 /*
  * Request-file transport, for testing without a web server: a raw
  * HTTP/1.x request message (request line, headers, blank line, body;
- * CRLF or LF) on stdin or in a file, the CGI response on stdout.
+ * CRLF or LF; a chunked body is decoded) on stdin or in a file, or a
+ * bare JSON event, the CGI response on stdout.
  */
 #include "config.h"
 
@@ -18,13 +19,18 @@
 #include "extern.h"
 
 #define MAX_HEAD	(64 * 1024)
+#define MAX_CHUNK_LINE	1024	/* a chunk size line, or a trailer */
 
 struct reader {
 	int		 fd;
 	char		*pending;	/* body bytes read with the head */
 	size_t		 npending;
 	int		 eof;
+	char		 raw[4096];	/* a chunked body, as read */
 };
+
+/* What read_head() found. */
+#define HEAD_BARE	(-2)		/* a bare JSON event, no head */
 
 /* Serves body bytes from what was read with the head, then from fd. */
 static int
@@ -75,13 +81,23 @@ head_end(const char *p, size_t len)
 	return -1;
 }
 
-/* Reads until the blank line that ends the head, or EOF, or MAX_HEAD. */
+/*
+ * Reads until the blank line that ends the head, or EOF, or MAX_HEAD.
+ * Input whose first byte but white space is '{' is a bare event
+ * (HEAD_BARE): no request line starts so, as '{' is no method.
+ */
 static ssize_t
 read_head(struct reader *rd, struct buf *b, const char **why)
 {
 	ssize_t	 n, end;
+	size_t	 lead;
 
 	for (;;) {
+		if (b->len > 0) {
+			lead = strspn(b->data, " \t\r\n");
+			if (lead < b->len && b->data[lead] == '{')
+				return HEAD_BARE;
+		}
 		if ((end = head_end(b->data, b->len)) != -1 && end <= MAX_HEAD)
 			return end;
 		if (b->len >= MAX_HEAD) {
@@ -98,12 +114,25 @@ read_head(struct reader *rd, struct buf *b, const char **why)
 		if (n <= 0) {
 			rd->eof = 1;
 			*why = b->len == 0 ? "empty request" :
-			    "request head has no terminating blank line";
+			    "request head has no terminating blank line "
+			    "(a bare JSON event starts with {)";
 			return -1;
 		}
 		b->len += (size_t)n;
 		b->data[b->len] = '\0';
 	}
+}
+
+static int
+hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 static int
@@ -176,6 +205,8 @@ parse_header(char *line, struct request *req)
 		{ "Content-Length", offsetof(struct request, content_length) },
 		{ "X-B3-TraceId", offsetof(struct request, trace_id) },
 		{ "X-Request-Id", offsetof(struct request, unique_id) },
+		{ "Transfer-Encoding", offsetof(struct request,
+		    transfer_encoding) },
 	};
 	char	*colon, *v, *end, *p;
 	size_t	 i;
@@ -284,6 +315,157 @@ read_rest(struct reader *rd, struct buf *b, size_t limit)
 	return 0;
 }
 
+/* The next byte of the body's input, or -1 at its end. */
+static int
+next_byte(struct reader *rd)
+{
+	ssize_t	 n;
+
+	if (rd->npending == 0) {
+		if (rd->eof)
+			return -1;
+		while ((n = read(rd->fd, rd->raw, sizeof(rd->raw))) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rd->eof = 1;
+			return -1;
+		}
+		rd->pending = rd->raw;
+		rd->npending = (size_t)n;
+	}
+	rd->npending--;
+	return (unsigned char)*rd->pending++;
+}
+
+/*
+ * A line of the chunked framing into line, without its LF or CRLF.
+ * Returns its length, or -1 at the end of input or past cap.
+ */
+static ssize_t
+chunk_line(struct reader *rd, char *line, size_t cap)
+{
+	size_t	 len = 0;
+	int	 c;
+
+	while ((c = next_byte(rd)) != '\n') {
+		if (c == -1 || len + 1 >= cap)
+			return -1;
+		line[len++] = (char)c;
+	}
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	line[len] = '\0';
+	return (ssize_t)len;
+}
+
+/*
+ * Decodes a chunked body (RFC 9112 section 7.1) into b, up to one byte
+ * past limit so that handle() can answer 413.  Chunk extensions and
+ * trailer fields are read and ignored.  Returns NULL, or why the
+ * framing is malformed.
+ */
+static const char *
+read_chunked(struct reader *rd, struct buf *b, size_t limit)
+{
+	char		 line[MAX_CHUNK_LINE];
+	const char	*p;
+	size_t		 size, trailers = 0;
+	ssize_t		 n;
+	int		 c, digit;
+
+	b->len = 0;
+	for (;;) {
+		if (chunk_line(rd, line, sizeof(line)) == -1)
+			return "chunked body: a chunk size line is missing "
+			    "or too long";
+		size = 0;
+		for (p = line; (digit = hex_digit(*p)) != -1; p++) {
+			if (size > (limit + 1) / 16)
+				size = limit + 2;	/* over it anyway */
+			else
+				size = size * 16 + (size_t)digit;
+		}
+		p += strspn(p, " \t");
+		if (p == line || (*p != '\0' && *p != ';'))
+			return "chunked body: malformed chunk size";
+		if (size == 0)
+			break;
+		while (size-- > 0) {
+			if ((c = next_byte(rd)) == -1)
+				return "chunked body ended inside a chunk";
+			if (buf_addc(b, (char)c) == -1)
+				return "out of memory";
+			if (b->len > limit)
+				return NULL;
+		}
+		if (chunk_line(rd, line, sizeof(line)) != 0)
+			return "chunked body: no line end after a chunk";
+	}
+	do {
+		if ((n = chunk_line(rd, line, sizeof(line))) == -1 ||
+		    (trailers += (size_t)n) > MAX_HEAD)
+			return "chunked body: the trailer section does not end";
+	} while (n > 0);
+	return NULL;
+}
+
+/*
+ * The framing of the body: Content-Length, chunked, or neither (the
+ * rest of the input).  Returns NULL, or why the request is refused.
+ */
+static const char *
+read_framed(const struct config *cfg, struct request *req,
+    struct reader *rd, struct buf *rest, char *lenbuf, size_t lensize)
+{
+	const char	*why = NULL;
+
+	if (req->transfer_encoding != NULL) {
+		if (req->content_length != NULL)
+			return "both Transfer-Encoding and Content-Length";
+		if (strcasecmp(req->transfer_encoding, "chunked") != 0)
+			return "Transfer-Encoding other than chunked";
+		why = read_chunked(rd, rest, cfg->max_body);
+	} else if (req->content_length == NULL &&
+	    read_rest(rd, rest, cfg->max_body) == -1)
+		why = "out of memory";
+	if (why != NULL || req->content_length != NULL)
+		return why;
+	rd->pending = rest->data;
+	rd->npending = rest->len;
+	rd->eof = 1;
+	snprintf(lenbuf, lensize, "%zu", rest->len);
+	req->content_length = lenbuf;
+	return NULL;
+}
+
+/*
+ * A bare event: taken as a POST of it to EVENT_PATH with the first
+ * token, since whoever runs the program holds the settings anyway.
+ * Returns the token's header, to be wiped, or NULL without a token
+ * (handle() answers 500 for that configuration).
+ */
+static char *
+bare_event(const struct config *cfg, struct request *req)
+{
+	static char	 auth[sizeof("Bearer ") + MAX_TOKEN_LEN];
+
+	log_msg("request file: a bare JSON event, taken as a POST to %s "
+	    "with a valid token", cfg->event_path != NULL ?
+	    cfg->event_path : DEFAULT_EVENT_PATH);
+	req->method = "POST";
+	req->script_name = "";
+	req->path_info = cfg->event_path != NULL ? cfg->event_path :
+	    DEFAULT_EVENT_PATH;
+	req->content_type = "application/json";
+	if (cfg->ntokens == 0)
+		return NULL;
+	snprintf(auth, sizeof(auth), "Bearer %.*s", (int)cfg->token_len[0],
+	    cfg->token[0]);
+	req->authorization = auth;
+	return auth;
+}
+
 int
 serve_file(const struct config *cfg, const struct sink *sink, int fd)
 {
@@ -291,7 +473,7 @@ serve_file(const struct config *cfg, const struct sink *sink, int fd)
 	struct request	 req = { 0 };
 	struct reader	 rd = { 0 };
 	struct buf	 head = { 0 }, rest = { 0 };
-	char		 lenbuf[24];
+	char		 lenbuf[24], *auth = NULL;
 	const char	*why = NULL;
 	ssize_t		 hlen;
 	int		 out = STDOUT_FILENO, rc;
@@ -301,8 +483,14 @@ serve_file(const struct config *cfg, const struct sink *sink, int fd)
 		return 1;
 	}
 	rd.fd = fd;
-	req.method = "";
-	if ((hlen = read_head(&rd, &head, &why)) >= 0) {
+	/* Until a request line says otherwise, the log names the mode. */
+	req.method = "request-file";
+	req.path_info = "-";
+	if ((hlen = read_head(&rd, &head, &why)) == HEAD_BARE) {
+		rd.pending = head.data;
+		rd.npending = head.len;
+		auth = bare_event(cfg, &req);
+	} else if (hlen >= 0) {
 		rd.pending = head.data + hlen;
 		rd.npending = head.len - (size_t)hlen;
 		head.data[hlen - 1] = '\0';	/* the head's last newline */
@@ -311,16 +499,15 @@ serve_file(const struct config *cfg, const struct sink *sink, int fd)
 		else
 			why = http_parse_head(head.data, &req);
 	}
-	if (why == NULL && req.content_length == NULL) {
-		if (read_rest(&rd, &rest, cfg->max_body) == -1)
-			why = "out of memory";
-		snprintf(lenbuf, sizeof(lenbuf), "%zu", rest.len);
-		req.content_length = lenbuf;
-	}
+	if (why == NULL)
+		why = read_framed(cfg, &req, &rd, &rest, lenbuf,
+		    sizeof(lenbuf));
 	req.transport_error = why;
 	req.read_body = read_file_body;
 	req.read_ctx = &rd;
 	rc = serve_request(cfg, sink, &st, &req, write_fd, &out);
+	if (auth != NULL)
+		explicit_bzero(auth, strlen(auth));
 	buf_free(&head);
 	buf_free(&rest);
 	state_free(&st);

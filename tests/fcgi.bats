@@ -236,3 +236,70 @@ fcgi_post() {
 	[[ $stderr == *"exists and is not a socket"* ]]
 	[ "$(cat "$SOCK")" = keep ]
 }
+
+# sync [-s STATUS] [-j] [-r RECLEN]: tests/fcgi-sync over body sizes that
+# cross two 8 KiB boundaries, each POST followed by a GET on the same
+# kept connection, in unpadded records as HAProxy and H2O send them.
+sync_sweep() {
+	run env SYNC_TOKEN="${SYNC_TOKEN:-$TOKEN}" "$(dirname "$CONNECTOR")/tests/fcgi-sync" \
+	    "$@" "$SOCK" "$FIX/nsps-doc-sample.json" 7600 16500
+	printf '%s\n' "$output" | tail -20
+	[ "$status" -eq 0 ]
+	[[ $output == *", 0 failures" ]]
+}
+
+@test "fcgi: FCGI_STDIN is read to its end, so a kept connection stays in step (202)" {
+	start_fcgi
+	sync_sweep -s 202
+	sync_sweep -s 202 -r 1000
+	kill -0 "$PID"
+	[ "$(grep -c '^Received event: SIM/Updated' "$LOG")" -eq $((2 * 8901)) ]
+}
+
+@test "fcgi: the stream stays in step after refusals that drain the body (401, 413, 422)" {
+	start_fcgi
+	SYNC_TOKEN=wrong sync_sweep -s 401
+	sync_sweep -j -s 422 -r 4000
+	kill -TERM "$PID"
+	wait "$PID" || true
+	rm -f "$SOCK"
+	start_fcgi MAX_BODY_BYTES=4096
+	sync_sweep -s 413
+}
+
+@test "fcgi: idle kept connections do not hold the process from new ones" {
+	start_fcgi
+	run env SYNC_TOKEN="$TOKEN" "$(dirname "$CONNECTOR")/tests/fcgi-sync" -p 40 "$SOCK"
+	printf '%s\n' "$output" | tail -20
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = "40 connections, 40 kept, 0 failures" ]
+	[ "$(grep -c '^Health check GET /health: 200$' "$LOG")" -eq 80 ]
+}
+
+@test "fcgi: FCGI_WEB_SERVER_ADDRS lets only the listed addresses in" {
+	local port allow
+	for allow in "10.0.0.1, 127.0.0.1" 10.0.0.1; do
+		PID=
+		for port in $(shuf -i 20000-60000 -n 20); do
+			env -i PATH="$PATH" API_TOKEN="$TOKEN" FCGI_WEB_SERVER_ADDRS="$allow" \
+			    "$CONNECTOR" -s "127.0.0.1:$port" 2>"$LOG" &
+			PID=$!
+			sleep 0.2
+			kill -0 "$PID" 2>/dev/null && break
+			PID=
+		done
+		[ -n "$PID" ]
+		run timeout 5 env -i REQUEST_METHOD=GET SCRIPT_NAME=/health \
+		    cgi-fcgi -bind -connect "127.0.0.1:$port"
+		if [ "$allow" = 10.0.0.1 ]; then
+			[[ $output != *"Status: 200"* ]]
+			[ "$status" -ne 124 ]
+		else
+			[[ $output == "Status: 200 OK"* ]]
+		fi
+		kill -0 "$PID"
+		kill -TERM "$PID"
+		wait "$PID" || true
+	done
+	PID=
+}

@@ -29,6 +29,7 @@
 #define FCGI_STDIN		5
 #define FCGI_STDOUT		6
 #define FCGI_RESPONDER		1
+#define FCGI_KEEP_CONN		1
 #define FCGI_MAX_CONTENT	65535
 #define CONNECT_TRIES		50	/* 10 ms apart */
 
@@ -55,7 +56,10 @@ fcgi_buf_free(struct fcgi_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* One record of request 1: its header, then the content. */
+/*
+ * One record of request 1: its header, then the content, unpadded
+ * (FastCGI allows any padding; HAProxy and H2O send none).
+ */
 static void
 record(struct fcgi_buf *b, int type, const char *p, size_t len)
 {
@@ -73,14 +77,20 @@ record(struct fcgi_buf *b, int type, const char *p, size_t len)
 	fcgi_buf_add(b, p, len);
 }
 
-/* A stream cut into records, then the empty record that ends it. */
+/*
+ * A stream cut into records of at most reclen bytes, then the empty
+ * record that ends it.
+ */
 static void
-stream(struct fcgi_buf *b, int type, const char *p, size_t len)
+stream(struct fcgi_buf *b, int type, const char *p, size_t len,
+    size_t reclen)
 {
 	size_t	 n;
 
+	if (reclen == 0 || reclen > FCGI_MAX_CONTENT)
+		reclen = FCGI_MAX_CONTENT;
 	while (len > 0) {
-		n = len > FCGI_MAX_CONTENT ? FCGI_MAX_CONTENT : len;
+		n = len > reclen ? reclen : len;
 		record(b, type, p, n);
 		p += n;
 		len -= n;
@@ -124,12 +134,25 @@ void
 fcgi_request(struct fcgi_buf *req, const struct fcgi_buf *params,
     const void *body, size_t bodylen)
 {
-	static const char begin[8] = { 0, FCGI_RESPONDER, 0, 0, 0, 0, 0, 0 };
+	fcgi_request_ex(req, params, body, bodylen, 0, 0);
+}
 
+/*
+ * The same, asking the responder to keep the connection when keep is
+ * set, with the body in STDIN records of at most reclen bytes (0: the
+ * largest).
+ */
+void
+fcgi_request_ex(struct fcgi_buf *req, const struct fcgi_buf *params,
+    const void *body, size_t bodylen, int keep, size_t reclen)
+{
+	char	 begin[8] = { 0, FCGI_RESPONDER, 0, 0, 0, 0, 0, 0 };
+
+	begin[2] = keep ? FCGI_KEEP_CONN : 0;
 	record(req, FCGI_BEGIN_REQUEST, begin, sizeof(begin));
 	stream(req, FCGI_PARAMS, params->p != NULL ? params->p : "",
-	    params->len);
-	stream(req, FCGI_STDIN, body != NULL ? body : "", bodylen);
+	    params->len, 0);
+	stream(req, FCGI_STDIN, body != NULL ? body : "", bodylen, reclen);
 }
 
 /*
@@ -234,6 +257,64 @@ fcgi_exchange(int wfd, const char *out, size_t outlen, int rfd,
 	}
 	if (wfd != -1 && close_after_write)
 		close(wfd);
+	return 0;
+}
+
+/* Whether in holds a whole FCGI_END_REQUEST record. */
+static int
+has_end(const struct fcgi_buf *in)
+{
+	const unsigned char *p = (const unsigned char *)in->p;
+	size_t		 off = 0, clen, plen;
+
+	while (off + 8 <= in->len) {
+		clen = (size_t)p[off + 4] << 8 | p[off + 5];
+		plen = p[off + 6];
+		if (off + 8 + clen + plen > in->len)
+			return 0;
+		if (p[off + 1] == FCGI_END_REQUEST)
+			return 1;
+		off += 8 + clen + plen;
+	}
+	return 0;
+}
+
+/*
+ * Reads the answer of one request from a connection that may stay open:
+ * records into in until FCGI_END_REQUEST, within timeout_ms.  Returns 0,
+ * -1 on timeout, or 1 when the connection ended first (errno says how:
+ * 0 for an orderly end).
+ */
+int
+fcgi_answer(int fd, struct fcgi_buf *in, int timeout_ms)
+{
+	struct pollfd	 pfd;
+	long		 deadline = now_ms() + timeout_ms, left;
+	ssize_t		 n;
+	char		 tmp[65536];
+
+	while (!has_end(in)) {
+		if ((left = deadline - now_ms()) <= 0)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(2, "poll");
+		}
+		if (pfd.revents == 0)
+			continue;
+		n = read(fd, tmp, sizeof(tmp));
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = 0;
+			return 1;
+		}
+		fcgi_buf_add(in, tmp, (size_t)n);
+	}
 	return 0;
 }
 

@@ -501,3 +501,35 @@ haproxy_start() {
 	pid=$LAST_PID
 	wait_http "$HAPROXY_POLL" "$pid"
 }
+
+# caddy_start NAME CADDYFILE HTTP-PORT HTTPS-PORT URL: Caddy with a
+# global options block of the suite's own before CADDYFILE (already
+# derived): no admin endpoint, the given ports, bound to 127.0.0.1
+# only, its data and configuration under $SERVERS_DIR/NAME, as
+# server_user when root; checked, started and polled at URL.
+caddy_start() {
+	local name=$1 file=$2 http=$3 https=$4 url=$5 d=$SERVERS_DIR user
+	local home=$SERVERS_DIR/$1
+	local -a as=()
+	user=$(server_user)
+	mkdir -p "$home"
+	if [ -n "$user" ]; then
+		chown "$user" "$home" || return 1
+		as=(setpriv --reuid="$user" --regid="$(front_group)" --init-groups)
+	fi
+	{
+		printf '{\n\tadmin off\n'
+		printf '\thttp_port %s\n\thttps_port %s\n' "$http" "$https"
+		printf '\tdefault_bind 127.0.0.1\n\tskip_install_trust\n'
+		printf '\tstorage file_system %s\n}\n' "$home/data"
+		cat "$file"
+	} > "$d/$name.Caddyfile"
+	"${as[@]}" env -i PATH="$PATH" HOME="$home" XDG_DATA_HOME="$home" \
+	    XDG_CONFIG_HOME="$home" caddy validate --adapter caddyfile \
+	    --config "$d/$name.Caddyfile" > "$d/$name.validate" 2>&1 ||
+	    { cat "$d/$name.validate" >&2; return 1; }
+	start_bg "$name" "${as[@]}" env -i PATH="$PATH" HOME="$home" \
+	    XDG_DATA_HOME="$home" XDG_CONFIG_HOME="$home" \
+	    caddy run --adapter caddyfile --config "$d/$name.Caddyfile"
+	wait_http "$url" "$LAST_PID"
+}

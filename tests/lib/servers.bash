@@ -533,3 +533,13 @@ caddy_start() {
 	    caddy run --adapter caddyfile --config "$d/$name.Caddyfile"
 	wait_http "$url" "$LAST_PID"
 }
+
+# h2o_start NAME CONF URL: H2O on CONF (already derived), checked,
+# started in the foreground and polled at URL.
+h2o_start() {
+	local name=$1 conf=$2 url=$3
+	h2o -m test -c "$conf" > "$SERVERS_DIR/$name.test" 2>&1 ||
+	    { cat "$SERVERS_DIR/$name.test" >&2; return 1; }
+	start_bg "$name" h2o -c "$conf"
+	wait_http "$url" "$LAST_PID"
+}

@@ -543,3 +543,39 @@ h2o_start() {
 	start_bg "$name" h2o -c "$conf"
 	wait_http "$url" "$LAST_PID"
 }
+
+# nginx_site_start NAME URL SITE: an nginx of our own whose http block
+# includes SITE (server blocks of a recipe, already derived with
+# 127.0.0.1 and free ports), as nginx_start otherwise; checked, started
+# and polled at URL.  Sets NGINX_PID.
+nginx_site_start() {
+	local name=$1 url=$2 site=$3 d=$SERVERS_DIR user
+	user=$(server_user)
+	mkdir -p "$d/run" "$d/tmp"
+	[ -z "$user" ] || chown "$user" "$d/tmp" || return 1
+	[ -f "$d/fastcgi_params" ] || cp /etc/nginx/fastcgi_params "$d/" ||
+	    return 1
+	cat > "$d/$name.conf" <<-CONF
+	daemon off;
+	master_process on;
+	worker_processes 1;
+	${user:+user $user $(id -gn "$user");}
+	pid $d/run/$name.pid;
+	error_log $d/$name-error.log warn;
+	events { worker_connections ${NGINX_CONNECTIONS:-64}; }
+	http {
+		access_log off;
+		client_body_temp_path $d/tmp/body;
+		fastcgi_temp_path $d/tmp/fastcgi;
+		proxy_temp_path $d/tmp/proxy;
+		uwsgi_temp_path $d/tmp/uwsgi;
+		scgi_temp_path $d/tmp/scgi;
+		include $site;
+	}
+	CONF
+	nginx -t -p "$d" -c "$d/$name.conf" -e "$d/$name-error.log" 2>&1 |
+	    grep -q 'test is successful' || return 1
+	start_bg "$name" nginx -p "$d" -c "$d/$name.conf" -e "$d/$name-error.log"
+	NGINX_PID=$LAST_PID
+	wait_http "$url" "$NGINX_PID"
+}

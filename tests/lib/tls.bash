@@ -96,3 +96,14 @@ tls_check_plain() {
 	! log_new "$log" | grep -qF "Received event" ||
 	    fail_with "an event over plain HTTP reached the connector"
 }
+
+# lighttpd_tls DIR PORT: contrib/lighttpd-tls.conf derived into
+# DIR/tls.conf, listening on 127.0.0.1:PORT with the certificate tls_make
+# made in DIR/tls.  Prints the lighttpd line that includes it.
+lighttpd_tls() {
+	local dir=$1 port=$2
+	derive_config "$CONTRIB_DIR/lighttpd-tls.conf" "$dir/tls.conf" \
+	    "\":443\"=\"127.0.0.1:$port\"" \
+	    "/etc/letsencrypt/live/EXAMPLE=$dir/tls" >&2 || return 1
+	echo "include \"$dir/tls.conf\""
+}

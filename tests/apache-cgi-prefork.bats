@@ -9,10 +9,13 @@ load helper
 load lib/servers
 load lib/contract
 load lib/apache
+load lib/tls
 
 export LOG_EXACT=0
 
 launch() {
+	[ -f "$D/tls/fullchain.pem" ] || tls_make "$D/tls" || return 1
+	local APACHE_TLS=1
 	derive_config "$TESTS_DIR/../contrib/apache-cgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/usr/local/sbin>=$D/bin>" \
@@ -25,13 +28,17 @@ setup_file() {
 	[ -n "$(apache_binary)" ] ||
 	    skip "apache2 is not installed (.ci/deps installs it)"
 	suite_setup -b 65536 launch
-	export BASE LOG=$D/error.log
+	export BASE PLAIN LOG=$D/error.log
 }
 
 teardown_file() {
 	suite_teardown
 }
 
+@test "apache-cgi-prefork: HTTPS (apache-tls.conf) with the operator's certificate and HSTS" { tls_check_https "$BASE"; }
+@test "apache-cgi-prefork: plain HTTP is redirected to https, never served" {
+	tls_check_plain "$PLAIN/process-event" "$LOG"
+}
 @test "apache-cgi-prefork: mod_cgi is loaded, not mod_cgid" {
 	grep -q '^LoadModule cgi_module .*/mod_cgi.so' "$D/apache.conf"
 	grep -q '^LoadModule mpm_prefork_module' "$D/apache.conf"

@@ -11,12 +11,15 @@ load helper
 load lib/servers
 load lib/contract
 load lib/apache
+load lib/tls
 
 export LOG_EXACT=0
 
 CONNECTOR_MAX=65536
 
 launch() {
+	[ -f "$D/tls/fullchain.pem" ] || tls_make "$D/tls" || return 1
+	local APACHE_TLS=1
 	derive_config "$TESTS_DIR/../contrib/apache-cgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/usr/local/sbin>=$D/bin>" \
@@ -28,13 +31,17 @@ setup_file() {
 	[ -n "$(apache_binary)" ] ||
 	    skip "apache2 is not installed (.ci/deps installs it)"
 	suite_setup -b "$CONNECTOR_MAX" launch
-	export BASE LOG=$D/error.log
+	export BASE PLAIN LOG=$D/error.log
 }
 
 teardown_file() {
 	suite_teardown
 }
 
+@test "apache-cgi: HTTPS (apache-tls.conf) with the operator's certificate and HSTS" { tls_check_https "$BASE"; }
+@test "apache-cgi: plain HTTP is redirected to https, never served" {
+	tls_check_plain "$PLAIN/process-event" "$LOG"
+}
 @test "apache-cgi: the NSPS documentation's sample is 202 and logged in the ErrorLog" {
 	contract_doc_sample "$BASE" "$LOG"
 }

@@ -10,10 +10,13 @@ load helper
 load lib/servers
 load lib/contract
 load lib/apache
+load lib/tls
 
 CONNECTOR_MAX=65536
 
 launch() {
+	[ -f "$D/tls/fullchain.pem" ] || tls_make "$D/tls" || return 1
+	local APACHE_TLS=1
 	derive_config "$TESTS_DIR/../contrib/apache-fcgid.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/usr/local/sbin>=$D/bin>" \
@@ -29,13 +32,17 @@ setup_file() {
 	[ -f /usr/lib/apache2/modules/mod_fcgid.so ] ||
 	    skip "mod_fcgid is not installed (.ci/deps installs libapache2-mod-fcgid)"
 	suite_setup -b "$CONNECTOR_MAX" launch
-	export BASE LOG=$D/error.log
+	export BASE PLAIN LOG=$D/error.log
 }
 
 teardown_file() {
 	suite_teardown
 }
 
+@test "apache-fcgid: HTTPS (apache-tls.conf) with the operator's certificate and HSTS" { tls_check_https "$BASE"; }
+@test "apache-fcgid: plain HTTP is redirected to https, never served" {
+	tls_check_plain "$PLAIN/process-event" "$LOG"
+}
 @test "apache-fcgid: the NSPS documentation's sample is 202 and logged in the ErrorLog" {
 	contract_doc_sample "$BASE" "$LOG"
 }

@@ -201,3 +201,32 @@ stop_pg() {
 	run_handler pg-store "$id" "$SPOOL/done/$id"
 	[ "$status" -eq 75 ] || fail_with "server down: exit $status"
 }
+
+# The server suites check HTTPS on the real servers; this checks that no
+# web server's recipe is left without it: Let's Encrypt's paths for the
+# operator to fill in, a year of HSTS, and plain HTTP redirected.
+@test "contrib: every web server's HTTPS names Let's Encrypt's paths, HSTS and a redirect" {
+	local f
+	for f in lighttpd-tls.conf apache-tls.conf nginx-tls.conf haproxy.cfg \
+	    Caddyfile h2o.conf; do
+		grep -qF /etc/letsencrypt/live/EXAMPLE/fullchain.pem "$CONTRIB_DIR/$f" &&
+		    grep -qF /etc/letsencrypt/live/EXAMPLE/privkey.pem "$CONTRIB_DIR/$f" ||
+		    fail_with "$f: no Let's Encrypt paths" || return 1
+		grep -q '^[^#]*Strict-Transport-Security.*max-age=31536000' \
+		    "$CONTRIB_DIR/$f" || fail_with "$f: no HSTS" || return 1
+		if [ "$f" = Caddyfile ]; then
+			# Caddy's automatic HTTPS redirects, unless told not to.
+			! grep -q '^[^#]*auto_https' "$CONTRIB_DIR/$f" ||
+			    fail_with "$f: automatic HTTPS changed" || return 1
+		else
+			grep -qiE '^[^#]*(redirect|return 301)' "$CONTRIB_DIR/$f" ||
+			    fail_with "$f: plain HTTP is not redirected" ||
+			    return 1
+		fi
+	done
+	# Each HTTPS file is installed and mentioned beside its recipe.
+	for f in lighttpd-tls.conf apache-tls.conf nginx-tls.conf; do
+		grep -qF "contrib/$f" "$TESTS_DIR/../Makefile.am" ||
+		    fail_with "$f is not installed" || return 1
+	done
+}

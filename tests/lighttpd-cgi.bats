@@ -8,29 +8,39 @@
 load helper
 load lib/servers
 load lib/contract
+load lib/tls
 
 CONNECTOR_MAX=65536
 
 launch() {
+	local port tls
 	derive_config "$TESTS_DIR/../contrib/lighttpd-cgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/bin/nsps-connector" \
 	    "/etc/nsps/connector.env=$D/nsps.env" \
 	    "/var/log/lighttpd/nsps-connector.log=$D/run/breakage.log" || return 1
-	lighttpd_start -u lighttpd /nsps/health "$D/nsps.conf" || return 1
-	BASE=http://127.0.0.1:$LIGHTTPD_PORT/nsps
+	[ -f "$D/tls/fullchain.pem" ] || tls_make "$D/tls" || return 1
+	port=$(free_port) || return 1
+	tls=$(lighttpd_tls "$D" "$port") || return 1
+	lighttpd_start -u lighttpd /nsps/health "$D/nsps.conf" "$tls" || return 1
+	BASE=https://127.0.0.1:$port/nsps
+	PLAIN=http://127.0.0.1:$LIGHTTPD_PORT/nsps
 }
 
 setup_file() {
 	command -v lighttpd >/dev/null ||
 	    skip "lighttpd is not installed (.ci/deps installs it)"
 	suite_setup -b "$CONNECTOR_MAX" launch
-	export BASE LOG=$D/run/breakage.log
+	export BASE PLAIN LOG=$D/run/breakage.log
 }
 
 teardown_file() {
 	suite_teardown
 }
 
+@test "lighttpd-cgi: HTTPS (lighttpd-tls.conf) with the operator's certificate and HSTS" { tls_check_https "$BASE"; }
+@test "lighttpd-cgi: plain HTTP is redirected to https, never served" {
+	tls_check_plain "$PLAIN/process-event" "$LOG"
+}
 @test "lighttpd-cgi: the NSPS documentation's sample is 202 and logged in server.breakagelog" {
 	contract_doc_sample "$BASE" "$LOG"
 }

@@ -9,28 +9,34 @@
 load helper
 load lib/servers
 load lib/contract
+load lib/tls
 
 # The connector's limit is set below the server's so that both refusals
 # can be seen: 1 MiB is refused by the connector, 3 MiB by lighttpd.
 CONNECTOR_MAX=65536
 
 launch() {
+	local port tls
 	derive_config "$TESTS_DIR/../contrib/lighttpd-fastcgi.conf" "$D/nsps.conf" \
 	    "/usr/local/sbin/nsps-connector=$D/nsps-connector" \
 	    "/run/lighttpd/nsps-connector.sock=$D/run/nsps.sock" \
 	    "/etc/nsps/connector.env=$D/nsps.env" || return 1
 	# A secret in lighttpd's environment that must not reach the
 	# connector (bin-copy-environment).
+	[ -f "$D/tls/fullchain.pem" ] || tls_make "$D/tls" || return 1
+	port=$(free_port) || return 1
+	tls=$(lighttpd_tls "$D" "$port") || return 1
 	LIGHTTPD_SECRET=do-not-leak \
-	    lighttpd_start -u lighttpd /nsps/health "$D/nsps.conf" || return 1
-	BASE=http://127.0.0.1:$LIGHTTPD_PORT/nsps
+	    lighttpd_start -u lighttpd /nsps/health "$D/nsps.conf" "$tls" || return 1
+	BASE=https://127.0.0.1:$port/nsps
+	PLAIN=http://127.0.0.1:$LIGHTTPD_PORT/nsps
 }
 
 setup_file() {
 	command -v lighttpd >/dev/null ||
 	    skip "lighttpd is not installed (.ci/deps installs it)"
 	suite_setup "$CONNECTOR_MAX" launch
-	export BASE LOG=$D/lighttpd.err
+	export BASE PLAIN LOG=$D/lighttpd.err
 }
 
 teardown_file() {
@@ -62,6 +68,10 @@ teardown_file() {
 	done
 }
 
+@test "lighttpd: HTTPS (lighttpd-tls.conf) with the operator's certificate and HSTS" { tls_check_https "$BASE"; }
+@test "lighttpd: plain HTTP is redirected to https, never served" {
+	tls_check_plain "$PLAIN/process-event" "$LOG"
+}
 @test "lighttpd: the NSPS documentation's sample is 202 and logged on lighttpd's stderr" {
 	contract_doc_sample "$BASE" "$LOG"
 	! grep -qF "Received event" "$D/run/lighttpd-error.log"

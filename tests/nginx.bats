@@ -1,20 +1,23 @@
 #!/usr/bin/env bats
 # Copyright (c) 2026 The nsps-connector authors
 # SPDX-License-Identifier: ISC (see LICENSE)
-# End to end behind a real nginx: contrib/nginx.conf (with only paths
-# changed) inside a minimal server on 127.0.0.1 and a free port, and the
-# connector run by spawn-fcgi -n exactly as ExecStart in
+# End to end behind a real nginx, over HTTPS: contrib/nginx-tls.conf
+# (its ports on 127.0.0.1, the certificate the throwaway one of
+# tests/lib/tls) including contrib/nginx.conf (with only paths changed),
+# in a minimal nginx of the suite's own, and the connector run by
+# spawn-fcgi -n exactly as ExecStart in
 # contrib/nsps-connector-spawn-fcgi.service says (paths and users
 # changed).  The connector's stderr is spawn-fcgi's.
 
 load helper
 load lib/servers
 load lib/contract
+load lib/tls
 
 CONNECTOR_MAX=65536
 
 launch() {
-	local sock=$D/run/fcgi.sock
+	local sock=$D/run/fcgi.sock port plain
 	derive_config "$TESTS_DIR/../contrib/nginx.conf" "$D/nsps.conf" \
 	    "unix:/run/nsps-connector/fcgi.sock=unix:$sock" || return 1
 	rm -f "$sock"
@@ -23,8 +26,18 @@ launch() {
 	[ "${#spawn[@]}" -gt 3 ] || return 1
 	start_bg spawn-fcgi env -i PATH="$PATH" "$(spawn_fcgi_env)" "${spawn[@]}"
 	wait_file "$sock" "$LAST_PID" || return 1
-	nginx_start nginx /nsps/health "$D/nsps.conf" || return 1
-	BASE=http://127.0.0.1:$NGINX_PORT/nsps
+	[ -f "$D/tls/fullchain.pem" ] || tls_make "$D/tls" || return 1
+	port=$(free_port) && plain=$(free_port) || return 1
+	derive_config "$CONTRIB_DIR/nginx-tls.conf" "$D/site.conf" \
+	    "listen 80;=listen 127.0.0.1:$plain;" \
+	    "listen 443 ssl;=listen 127.0.0.1:$port ssl;" \
+	    "/etc/letsencrypt/live/EXAMPLE=$D/tls" \
+	    "server_name EXAMPLE;=server_name localhost;" \
+	    "include snippets/nsps-connector.conf;=include $D/nsps.conf;" ||
+	    return 1
+	BASE=https://127.0.0.1:$port/nsps
+	PLAIN=http://127.0.0.1:$plain/nsps
+	nginx_site_start nginx "$BASE/health" "$D/site.conf"
 }
 
 setup_file() {
@@ -33,7 +46,7 @@ setup_file() {
 	command -v spawn-fcgi >/dev/null ||
 	    skip "spawn-fcgi is not installed (.ci/deps installs it)"
 	suite_setup -b "$CONNECTOR_MAX" launch
-	export BASE LOG=$D/spawn-fcgi.err
+	export BASE PLAIN LOG=$D/spawn-fcgi.err
 }
 
 teardown_file() {
@@ -51,6 +64,10 @@ teardown_file() {
 		[ "$output" = "$(server_user) nsps-connector" ] ||
 		    [ "$output" = "$(printf '%-8s nsps-connector' "$(server_user)")" ]
 	fi
+}
+@test "nginx: HTTPS with the operator's certificate and HSTS" { tls_check_https "$BASE"; }
+@test "nginx: plain HTTP is redirected to https, never served" {
+	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
 @test "nginx: the NSPS documentation's sample is 202 and logged on spawn-fcgi's stderr" {
 	contract_doc_sample "$BASE" "$LOG"

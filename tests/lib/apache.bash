@@ -45,9 +45,35 @@ apache_launch() {
 	$APACHE_EXTRA
 	Include "$D/nsps.conf"
 	CONF
+	BASE=http://127.0.0.1:$port/nsps
+	if [ -n "${APACHE_TLS:-}" ]; then
+		apache_tls "$port" || return 1
+	fi
 	"$(apache_binary)" -t -f "$D/apache.conf" >&2 || return 1
 	start_bg apache "$(apache_binary)" -DFOREGROUND -f "$D/apache.conf"
 	APACHE_PID=$LAST_PID
-	BASE=http://127.0.0.1:$port/nsps
 	wait_http "$BASE/health" "$APACHE_PID"
+}
+
+# apache_tls PLAIN-PORT: (APACHE_TLS=1) contrib/apache-tls.conf derived
+# into $D/tls.conf with both hosts on 127.0.0.1 (port 80 is PLAIN-PORT,
+# 443 a free one) and the certificate tls_make made in $D/tls, appended
+# to $D/apache.conf with what it needs.  Sets BASE (https) and PLAIN.
+apache_tls() {
+	local plain=$1 port
+	port=$(free_port) || return 1
+	derive_config "$CONTRIB_DIR/apache-tls.conf" "$D/tls.conf" \
+	    "*:443=127.0.0.1:$port" "*:80=127.0.0.1:$plain" \
+	    "/etc/letsencrypt/live/EXAMPLE=$D/tls" \
+	    "https://EXAMPLE/nsps=https://127.0.0.1:$port/nsps" \
+	    "ServerName EXAMPLE=ServerName 127.0.0.1" || return 1
+	{
+		echo "LoadModule ssl_module $APACHE_MODULES/mod_ssl.so"
+		echo "LoadModule headers_module $APACHE_MODULES/mod_headers.so"
+		echo "LoadModule socache_shmcb_module $APACHE_MODULES/mod_socache_shmcb.so"
+		echo "Listen 127.0.0.1:$port"
+		echo "Include \"$D/tls.conf\""
+	} >> "$D/apache.conf"
+	BASE=https://127.0.0.1:$port/nsps
+	PLAIN=http://127.0.0.1:$plain/nsps
 }

@@ -378,3 +378,204 @@ suite_teardown() {
 	servers_stop_all
 	[ -z "${D:-}" ] || rm -rf "$D"
 }
+
+# spawn_fcgi_start SOCK PROG ENVFILE GROUP [PROCS]: the connector as the
+# recipes of HAProxy, Caddy and H2O run it: the spawn-fcgi unit's
+# ExecStart (spawn_fcgi_command) with the socket's group GROUP (the
+# front end's) and, when PROCS is over 1, multiwatch(1) keeping PROCS
+# processes on the socket.  Their stderr is $SERVERS_DIR/spawn-fcgi.err.
+# Waits for the socket; sets SPAWN_PID.
+spawn_fcgi_start() {
+	local sock=$1 prog=$2 env=$3 group=$4 procs=${5:-1} word prev=
+	local -a unit cmd=()
+	mapfile -t unit < <(spawn_fcgi_command "$sock" "$prog" "$env") ||
+	    return 1
+	[ "${#unit[@]}" -gt 3 ] || return 1
+	for word in "${unit[@]}"; do
+		if [ "$word" = "$prog" ] && [ "$procs" -gt 1 ]; then
+			cmd+=("$(command -v multiwatch)" -f "$procs" --)
+		fi
+		# -G: the front end's group, so that it may use the socket.
+		if [ "$prev" = -G ] && [ -n "$(server_user)" ]; then
+			word=$group
+		fi
+		cmd+=("$word")
+		prev=$word
+	done
+	rm -f "$sock"
+	start_bg spawn-fcgi env -i PATH="$PATH" "$(spawn_fcgi_env)" "${cmd[@]}"
+	SPAWN_PID=$LAST_PID
+	wait_file "$sock" "$SPAWN_PID"
+}
+
+# front_group: the group a front end that drops privileges runs in when
+# the suite runs as root (server_user's); empty otherwise.
+front_group() {
+	local user
+	user=$(server_user)
+	[ -z "$user" ] || id -gn "$user"
+}
+
+# load_check BASE [SECONDS]: wrk, 2 threads and 16 connections for
+# SECONDS (default 3) posting the NSPS sample through the front end at
+# BASE.  A check that the connector pool behind it does not stall, not
+# a performance figure: every answer must be a 202, with no socket
+# error, and the slowest request under 1 s (on a loaded CI machine a
+# healthy pool's slowest is tens of milliseconds; a stalled one waits
+# for a timeout of seconds).  Prints wrk's summary.
+load_check() {
+	local base=$1 secs=${2:-3} out=$SERVERS_DIR/wrk.out max ok
+	LOAD_TOKEN=$TOKEN LOAD_BODY=$FIX/nsps-doc-sample.json \
+	    wrk -t2 -c16 -d"$secs"s --timeout 5s \
+	    -s "$TESTS_DIR/lib/load.lua" "$base/process-event" > "$out" 2>&1 ||
+	    { cat "$out" >&2; return 1; }
+	cat "$out"
+	ok=$(awk '$1 == "status" && $2 == 202 { print $3 }' "$out")
+	[ -n "$ok" ] && [ "$ok" -gt 0 ] || { echo "no 202 at all" >&2; return 1; }
+	awk -v ok="$ok" '
+	    $1 == "requests" && $2 != ok { print "requests " $2 ", 202s " ok; bad = 1 }
+	    $1 == "status" && $2 != 202 { print "status " $2 ": " $3; bad = 1 }
+	    $1 == "errors" && $2 + $3 + $4 + $5 + $6 > 0 { print; bad = 1 }
+	    $1 == "latency_max_us" && $2 >= 1000000 { print; bad = 1 }
+	    END { exit bad }' "$out" >&2
+}
+
+# body_sweep URL LOG FROM TO [FROM TO...]: one curl command line posting
+# the NSPS sample padded with spaces (JSON's own whitespace) to every
+# size from FROM to TO bytes, over one kept client connection.  Every
+# request must be a 202 on that one connection and be logged.
+body_sweep() {
+	local url=$1 log=$2 n=0 size sample=$FIX/nsps-doc-sample.json
+	local dir=$SERVERS_DIR/sweep out first=1
+	local -a args=()
+	shift 2
+	mkdir -p "$dir"
+	while [ "$#" -ge 2 ]; do
+		for size in $(seq "$1" "$2"); do
+			{
+				tr -d '\n' < "$sample"
+				head -c "$((size - $(tr -d '\n' < "$sample" | wc -c)))" \
+				    /dev/zero | tr '\0' ' '
+			} > "$dir/$size.json"
+			[ "$(stat -c %s "$dir/$size.json")" -eq "$size" ] ||
+			    return 1
+			[ -n "$first" ] || args+=(--next)
+			first=
+			args+=(-s -o /dev/null -w '%{http_code} %{num_connects}\n'
+			    -H 'Content-Type: application/json'
+			    -H "Authorization: Bearer $TOKEN"
+			    --data-binary "@$dir/$size.json" "$url")
+			n=$((n + 1))
+		done
+		shift 2
+	done
+	log_mark "$log"
+	out=$(curl -m 60 "${args[@]}") || :
+	# n answers, all 202; one new connection, for the first request,
+	# then that one reused.
+	awk -v n="$n" '$1 == 202 { ok++ } { c += $2 }
+	    END { exit !(NR == n && ok == n && c == 1) }' <<<"$out" ||
+	    fail_with "$n sizes on one connection (status, new connections):" \
+	    "$(sort <<<"$out" | uniq -c)" || return 1
+	assert_logged "$log" "Received event: SIM/Updated | bill status: open" "$n"
+}
+
+# haproxy_start NAME RECIPE: HAProxy with a global and a defaults section
+# of the suite's own (Debian's timeouts; the account server_user when
+# root) and RECIPE, already derived, after them; checked, started in
+# the foreground and polled at HAPROXY_POLL.
+haproxy_start() {
+	local name=$1 recipe=$2 d=$SERVERS_DIR user pid
+	user=$(server_user)
+	{
+		echo 'global'
+		[ -z "$user" ] || printf '\tuser %s\n\tgroup %s\n' "$user" "$(front_group)"
+		printf '\t%s\n' 'maxconn 256' 'log stderr format raw local0 warning'
+		echo 'defaults'
+		printf '\t%s\n' 'mode http' 'log global' 'timeout connect 5s' \
+		    'timeout client 50s' 'timeout server 50s'
+		cat "$recipe"
+	} > "$d/$name.cfg"
+	haproxy -c -q -f "$d/$name.cfg" >&2 || return 1
+	start_bg "$name" haproxy -db -f "$d/$name.cfg"
+	pid=$LAST_PID
+	wait_http "$HAPROXY_POLL" "$pid"
+}
+
+# caddy_start NAME CADDYFILE HTTP-PORT HTTPS-PORT URL: Caddy with a
+# global options block of the suite's own before CADDYFILE (already
+# derived): no admin endpoint, the given ports, bound to 127.0.0.1
+# only, its data and configuration under $SERVERS_DIR/NAME, as
+# server_user when root; checked, started and polled at URL.
+caddy_start() {
+	local name=$1 file=$2 http=$3 https=$4 url=$5 d=$SERVERS_DIR user
+	local home=$SERVERS_DIR/$1
+	local -a as=()
+	user=$(server_user)
+	mkdir -p "$home"
+	if [ -n "$user" ]; then
+		chown "$user" "$home" || return 1
+		as=(setpriv --reuid="$user" --regid="$(front_group)" --init-groups)
+	fi
+	{
+		printf '{\n\tadmin off\n'
+		printf '\thttp_port %s\n\thttps_port %s\n' "$http" "$https"
+		printf '\tdefault_bind 127.0.0.1\n\tskip_install_trust\n'
+		printf '\tstorage file_system %s\n}\n' "$home/data"
+		cat "$file"
+	} > "$d/$name.Caddyfile"
+	"${as[@]}" env -i PATH="$PATH" HOME="$home" XDG_DATA_HOME="$home" \
+	    XDG_CONFIG_HOME="$home" caddy validate --adapter caddyfile \
+	    --config "$d/$name.Caddyfile" > "$d/$name.validate" 2>&1 ||
+	    { cat "$d/$name.validate" >&2; return 1; }
+	start_bg "$name" "${as[@]}" env -i PATH="$PATH" HOME="$home" \
+	    XDG_DATA_HOME="$home" XDG_CONFIG_HOME="$home" \
+	    caddy run --adapter caddyfile --config "$d/$name.Caddyfile"
+	wait_http "$url" "$LAST_PID"
+}
+
+# h2o_start NAME CONF URL: H2O on CONF (already derived), checked,
+# started in the foreground and polled at URL.
+h2o_start() {
+	local name=$1 conf=$2 url=$3
+	h2o -m test -c "$conf" > "$SERVERS_DIR/$name.test" 2>&1 ||
+	    { cat "$SERVERS_DIR/$name.test" >&2; return 1; }
+	start_bg "$name" h2o -c "$conf"
+	wait_http "$url" "$LAST_PID"
+}
+
+# nginx_site_start NAME URL SITE: an nginx of our own whose http block
+# includes SITE (server blocks of a recipe, already derived with
+# 127.0.0.1 and free ports), as nginx_start otherwise; checked, started
+# and polled at URL.  Sets NGINX_PID.
+nginx_site_start() {
+	local name=$1 url=$2 site=$3 d=$SERVERS_DIR user
+	user=$(server_user)
+	mkdir -p "$d/run" "$d/tmp"
+	[ -z "$user" ] || chown "$user" "$d/tmp" || return 1
+	[ -f "$d/fastcgi_params" ] || cp /etc/nginx/fastcgi_params "$d/" ||
+	    return 1
+	cat > "$d/$name.conf" <<-CONF
+	daemon off;
+	master_process on;
+	worker_processes 1;
+	${user:+user $user $(id -gn "$user");}
+	pid $d/run/$name.pid;
+	error_log $d/$name-error.log warn;
+	events { worker_connections ${NGINX_CONNECTIONS:-64}; }
+	http {
+		access_log off;
+		client_body_temp_path $d/tmp/body;
+		fastcgi_temp_path $d/tmp/fastcgi;
+		proxy_temp_path $d/tmp/proxy;
+		uwsgi_temp_path $d/tmp/uwsgi;
+		scgi_temp_path $d/tmp/scgi;
+		include $site;
+	}
+	CONF
+	nginx -t -p "$d" -c "$d/$name.conf" -e "$d/$name-error.log" 2>&1 |
+	    grep -q 'test is successful' || return 1
+	start_bg "$name" nginx -p "$d" -c "$d/$name.conf" -e "$d/$name-error.log"
+	NGINX_PID=$LAST_PID
+	wait_http "$url" "$NGINX_PID"
+}

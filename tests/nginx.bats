@@ -90,9 +90,10 @@ teardown_file() {
 }
 @test "nginx: 50 events in a row are all 202" { contract_many "$BASE" "$LOG" 50; }
 # fastcgi_params sends CONTENT_LENGTH even when empty; the connector
-# takes an empty value as absent (RFC 3875 4.1.2), so the answer is 411.
-@test "nginx: POST without Content-Length is the connector's 411 (empty CONTENT_LENGTH)" {
-	contract_no_length "$BASE" "$LOG" 411 connector
+# takes an empty value as absent (RFC 3875 4.1.2) and reads FCGI_STDIN
+# to its end: an empty body, which is no event.
+@test "nginx: POST without Content-Length is the connector's 422 (empty CONTENT_LENGTH, empty body)" {
+	contract_no_length "$BASE" "$LOG" 422 connector
 }
 @test "nginx: Content-Length -1 is nginx's 400" {
 	contract_bad_length "$BASE" "$LOG" 400 server

@@ -67,6 +67,9 @@ teardown_file() {
 @test "caddy: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "caddy: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "caddy: two connector processes serve the socket" {
 	local kids
 	kids=$(ps -e -o pgid=,comm= | awk -v g="$(awk '$2 == "spawn-fcgi" { print $1 }' "$SERVERS_PIDS")" \

@@ -72,6 +72,9 @@ teardown_file() {
 @test "lighttpd: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "lighttpd: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "lighttpd: the NSPS documentation's sample is 202 and logged on lighttpd's stderr" {
 	contract_doc_sample "$BASE" "$LOG"
 	! grep -qF "Received event" "$D/run/lighttpd-error.log"

@@ -69,6 +69,9 @@ teardown_file() {
 @test "nginx: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "nginx: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "nginx: the NSPS documentation's sample is 202 and logged on spawn-fcgi's stderr" {
 	contract_doc_sample "$BASE" "$LOG"
 	! grep -qF "Received event" "$D/nginx-error.log"

@@ -108,6 +108,13 @@ teardown_file() {
 	contract_chunked_over_limit "$BASE" "$LOG" $((3 * 1024 * 1024)) 413 server
 }
 
+@test "nginx: bodies across two 8 KiB boundaries on one kept connection are all answered" {
+	body_sweep "$BASE/process-event" "$LOG" 7600 7640 15800 15840
+}
+@test "nginx: 16 connections for 3 s: every answer a 202, none slower than 1 s" {
+	command -v wrk >/dev/null || skip "wrk is not installed (.ci/deps installs it)"
+	load_check "$BASE" 3
+}
 @test "nginx: the recipe leaves fastcgi_keep_conn off" {
 	! grep -q '^[^#]*fastcgi_keep_conn' "$D/nsps.conf"
 	grep -q '^[[:space:]]*#.*fastcgi_keep_conn' "$D/nsps.conf"

@@ -224,6 +224,13 @@ struct request {
 	 * the body ended early or could not be read.
 	 */
 	int		(*read_body)(void *, char *, size_t);
+	/*
+	 * Appends the whole body to dst when no length was given, up to
+	 * max bytes; returns 0 at its end, 1 past max (the rest unread),
+	 * -1 when it could not be read, -2 out of memory.  NULL where the
+	 * transport has no end of stream to read to (CGI).
+	 */
+	int		(*read_to_end)(void *, struct buf *, size_t);
 	void		*read_ctx;
 };
 

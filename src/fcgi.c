@@ -34,6 +34,9 @@
  */
 #define STDIN_TAIL_LIMIT	(64 * 1024)
 
+/* What read_fcgi_to_end() asks libfcgi for at a time. */
+#define BODY_CHUNK		(64 * 1024)
+
 /*
  * Connections one process watches at once.  A new one beyond this
  * closes the one idle the longest.
@@ -68,6 +71,38 @@ read_fcgi_body(void *ctx, char *dst, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * FCGI_STDIN to the empty record that ends it, for a body sent without
+ * CONTENT_LENGTH (Caddy's chunked bodies): FastCGI marks the end of the
+ * stream, so the length is not needed.  Reads at most one byte past
+ * max, to tell a body of exactly max bytes from a longer one.
+ */
+static int
+read_fcgi_to_end(void *ctx, struct buf *dst, size_t max)
+{
+	FCGX_Stream	*in = ctx;
+	size_t		 want;
+	int		 n;
+
+	for (;;) {
+		want = max + 1 - dst->len;
+		if (want > BODY_CHUNK)
+			want = BODY_CHUNK;
+		if (buf_reserve(dst, want) == -1)
+			return -2;
+		n = FCGX_GetStr(dst->data + dst->len, (int)want, in);
+		if (n < 0)
+			return -1;
+		dst->len += (size_t)n;
+		dst->data[dst->len] = '\0';
+		if (dst->len > max)
+			return 1;
+		if ((size_t)n < want)
+			break;
+	}
+	return FCGX_GetError(in) == 0 ? 0 : -1;
 }
 
 static int
@@ -160,6 +195,7 @@ fill_request(struct request *req, FCGX_Request *fr)
 	if (req->method == NULL)
 		req->method = "";
 	req->read_body = read_fcgi_body;
+	req->read_to_end = read_fcgi_to_end;
 	req->read_ctx = fr->in;
 }
 

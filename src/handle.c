@@ -136,6 +136,50 @@ drain(struct state *st, const struct request *req)
 	}
 }
 
+/*
+ * Whether the body's length is left to the end of the stream: no
+ * CONTENT_LENGTH, an empty one (RFC 3875 4.1.2), or the -1 Caddy sends
+ * for a chunked body.  Only FastCGI marks that end; under CGI a
+ * missing length stays a 411 and -1 a 400.
+ */
+static int
+length_unknown(const struct request *req)
+{
+	const char	*cl = req->content_length;
+
+	return cl == NULL || *cl == '\0' ||
+	    (req->read_to_end != NULL && strcmp(cl, "-1") == 0);
+}
+
+/*
+ * Reads a body of unknown length to its end into st->body, which it
+ * leaves NUL-terminated.  Returns 0, or -1 with the answer set in r;
+ * past the limit the rest is left to finish_stdin(), which closes the
+ * connection rather than keep it when much is left.
+ */
+static int
+read_unsized(const struct config *cfg, struct state *st,
+    const struct request *req, struct response *r)
+{
+	switch (req->read_to_end(req->read_ctx, &st->body, cfg->max_body)) {
+	case 0:
+		return 0;
+	case 1:
+		snprintf(r->reason_buf, sizeof(r->reason_buf),
+		    "body without Content-Length is over the limit of %zu",
+		    cfg->max_body);
+		reject(r, 413, NULL, r->reason_buf);
+		return -1;
+	case -2:
+		reject(r, 500, "Out of memory", "out of memory for the body");
+		return -1;
+	default:
+		reject(r, 400, "Unreadable body",
+		    "body without Content-Length could not be read");
+		return -1;
+	}
+}
+
 /* Returns 1 when the body was read, 0 when handle() must drain it. */
 static int
 check_event(const struct config *cfg, const struct sink *sink,
@@ -144,18 +188,20 @@ check_event(const struct config *cfg, const struct sink *sink,
 	size_t			 len;
 	enum event_result	 er;
 	enum store_result	 sr;
+	int			 unsized;
 
 	if ((r->reason = auth_check(cfg, req->authorization)) != NULL) {
 		r->status = 401;
 		r->extra = "WWW-Authenticate: Bearer\r\n";
 		return 0;
 	}
-	/* RFC 3875 4.1.2: an empty CONTENT_LENGTH is no length either. */
-	if (req->content_length == NULL || *req->content_length == '\0') {
+	if ((unsized = length_unknown(req)) && req->read_to_end == NULL) {
 		reject(r, 411, NULL, "no Content-Length");
 		return 0;
 	}
-	if (parse_size(req->content_length, SIZE_MAX, &len) == -1) {
+	if (unsized)
+		len = 0;
+	else if (parse_size(req->content_length, SIZE_MAX, &len) == -1) {
 		reject(r, 400, "Invalid Content-Length",
 		    "Content-Length is not a decimal number");
 		return 0;
@@ -173,17 +219,25 @@ check_event(const struct config *cfg, const struct sink *sink,
 	}
 
 	st->body.len = 0;
-	if (buf_reserve(&st->body, len) == -1) {
-		reject(r, 500, "Out of memory", "out of memory for the body");
-		return 0;
+	if (unsized) {
+		if (read_unsized(cfg, st, req, r) == -1)
+			return 1;
+		len = st->body.len;
+	} else {
+		if (buf_reserve(&st->body, len) == -1) {
+			reject(r, 500, "Out of memory",
+			    "out of memory for the body");
+			return 0;
+		}
+		if (len > 0 &&
+		    req->read_body(req->read_ctx, st->body.data, len) == -1) {
+			reject(r, 400, "Body shorter than Content-Length",
+			    "body ended before Content-Length bytes");
+			return 1;
+		}
+		st->body.len = len;
+		st->body.data[len] = '\0';
 	}
-	if (len > 0 && req->read_body(req->read_ctx, st->body.data, len) == -1) {
-		reject(r, 400, "Body shorter than Content-Length",
-		    "body ended before Content-Length bytes");
-		return 1;
-	}
-	st->body.len = len;
-	st->body.data[len] = '\0';
 
 	er = event_parse(cfg, sink, st, st->body.data, len, &st->details,
 	    r->reason_buf, sizeof(r->reason_buf));

@@ -39,6 +39,9 @@ teardown_file() {
 @test "apache-cgi-prefork: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "apache-cgi-prefork: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "apache-cgi-prefork: mod_cgi is loaded, not mod_cgid" {
 	grep -q '^LoadModule cgi_module .*/mod_cgi.so' "$D/apache.conf"
 	grep -q '^LoadModule mpm_prefork_module' "$D/apache.conf"

@@ -42,6 +42,9 @@ teardown_file() {
 @test "apache-cgi: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "apache-cgi: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "apache-cgi: the NSPS documentation's sample is 202 and logged in the ErrorLog" {
 	contract_doc_sample "$BASE" "$LOG"
 }
@@ -89,7 +92,10 @@ teardown_file() {
 @test "apache-cgi: without CGIPassAuth a valid token is 401 (why the recipe sets it)" {
 	local D=$D/noauth
 	mkdir -p "$D/run" "$D/htdocs"
-	grep -v 'CGIPassAuth On' "${D%/noauth}/nsps.conf" > "$D/nsps.conf"
+	# Over plain HTTP, as the trap is about Authorization only: without
+	# SSLRequireSSL (and mod_ssl) too.
+	grep -v -e 'CGIPassAuth On' -e SSLRequireSSL "${D%/noauth}/nsps.conf" \
+	    > "$D/nsps.conf"
 	! grep -q CGIPassAuth "$D/nsps.conf"
 	APACHE_EXTRA="ScriptSock $D/run/cgid.sock" retry 3 apache_launch cgid env
 	log_mark "$D/error.log"

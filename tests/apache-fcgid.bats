@@ -43,6 +43,9 @@ teardown_file() {
 @test "apache-fcgid: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "apache-fcgid: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "apache-fcgid: the NSPS documentation's sample is 202 and logged in the ErrorLog" {
 	contract_doc_sample "$BASE" "$LOG"
 }

@@ -13,9 +13,12 @@
  * socket closed with unread input reports a reset) and the second
  * request goes on a new connection.
  *
- * usage: fcgi-sync [-j] [-r reclen] [-s status] socket event from to
+ * usage: fcgi-sync [-jn] [-c length] [-r reclen] [-s status] socket event
+ *     from to
  * The body is the event padded with spaces to each size, or with -j
- * that many bytes of 'x' (not JSON).  The token is taken from
+ * that many bytes of 'x' (not JSON).  CONTENT_LENGTH is the body's
+ * size, or with -c the string given (empty, -1, as Caddy sends for a
+ * chunked body), or with -n absent.  The token is taken from
  * SYNC_TOKEN; it may be wrong on purpose.
  *
  * usage: fcgi-sync -p count socket
@@ -56,6 +59,10 @@ read_file(const char *path, struct fcgi_buf *b)
 	close(fd);
 }
 
+/* CONTENT_LENGTH as -c and -n set it: NULL is the body's size. */
+static const char	*clen;
+static int		 noclen;
+
 static void
 build(struct fcgi_buf *req, const char *method, const char *script,
     const char *body, size_t len, size_t reclen, const char *token)
@@ -64,6 +71,8 @@ build(struct fcgi_buf *req, const char *method, const char *script,
 	char		 lenbuf[32], auth[2048];
 
 	snprintf(lenbuf, sizeof(lenbuf), "%zu", len);
+	if (clen != NULL)
+		snprintf(lenbuf, sizeof(lenbuf), "%s", clen);
 	snprintf(auth, sizeof(auth), "Bearer %s", token);
 	fcgi_param(&params, "GATEWAY_INTERFACE", "CGI/1.1");
 	fcgi_param(&params, "SERVER_PROTOCOL", "HTTP/1.1");
@@ -72,7 +81,8 @@ build(struct fcgi_buf *req, const char *method, const char *script,
 	fcgi_param(&params, "REQUEST_URI", script);
 	if (len > 0) {
 		fcgi_param(&params, "CONTENT_TYPE", "application/json");
-		fcgi_param(&params, "CONTENT_LENGTH", lenbuf);
+		if (!noclen)
+			fcgi_param(&params, "CONTENT_LENGTH", lenbuf);
 		fcgi_param(&params, "HTTP_AUTHORIZATION", auth);
 	}
 	req->len = 0;
@@ -189,8 +199,14 @@ main(int argc, char *argv[])
 	size_t		 npin = 0;
 	int		 ch, fd, junk = 0, want = 202;
 
-	while ((ch = getopt(argc, argv, "jp:r:s:")) != -1)
+	while ((ch = getopt(argc, argv, "c:jnp:r:s:")) != -1)
 		switch (ch) {
+		case 'c':
+			clen = optarg;
+			break;
+		case 'n':
+			noclen = 1;
+			break;
 		case 'p':
 			npin = strtoul(optarg, NULL, 10);
 			break;
@@ -249,8 +265,8 @@ main(int argc, char *argv[])
 	    "%zu failures\n", to - from + 1, from, to, kept, failed);
 	return failed == 0 ? 0 : 1;
 usage:
-	fprintf(stderr, "usage: fcgi-sync [-j] [-r reclen] [-s status] "
-	    "socket event from to\n"
+	fprintf(stderr, "usage: fcgi-sync [-jn] [-c length] [-r reclen] "
+	    "[-s status] socket event from to\n"
 	    "       fcgi-sync -p count socket\n");
 	return 2;
 }

@@ -100,9 +100,12 @@ fcgi_post() {
 	assert_error 400 VALIDATION_ERROR
 	fcgi_post "$FIX/nsps-doc-sample.json" CONTENT_LENGTH=5000
 	assert_error 413 VALIDATION_ERROR
+	# Without CONTENT_LENGTH the body is FCGI_STDIN to its end;
+	# cgi-fcgi sends none then, and an empty body is no event.
 	fcgi_request --body "$FIX/nsps-doc-sample.json" REQUEST_METHOD=POST \
-	    SCRIPT_NAME=/process-event HTTP_AUTHORIZATION="Bearer $TOKEN"
-	assert_error 411 VALIDATION_ERROR
+	    SCRIPT_NAME=/process-event HTTP_AUTHORIZATION="Bearer $TOKEN" \
+	    CONTENT_TYPE=application/json
+	assert_error 422 VALIDATION_ERROR
 	fcgi_request REQUEST_METHOD=GET SCRIPT_NAME=/process-event
 	assert_error 405 VALIDATION_ERROR
 	assert_header 'Allow: POST'
@@ -237,12 +240,14 @@ fcgi_post() {
 	[ "$(cat "$SOCK")" = keep ]
 }
 
-# sync [-s STATUS] [-j] [-r RECLEN]: tests/fcgi-sync over body sizes that
-# cross two 8 KiB boundaries, each POST followed by a GET on the same
-# kept connection, in unpadded records as HAProxy and H2O send them.
+# sync [-s STATUS] [-j] [-n] [-c LEN] [-r RECLEN]: tests/fcgi-sync over
+# body sizes that cross two 8 KiB boundaries (SYNC_FROM to SYNC_TO), each
+# POST followed by a GET on the same kept connection, in unpadded
+# records as HAProxy and H2O send them.
 sync_sweep() {
 	run env SYNC_TOKEN="${SYNC_TOKEN:-$TOKEN}" "$(dirname "$CONNECTOR")/tests/fcgi-sync" \
-	    "$@" "$SOCK" "$FIX/nsps-doc-sample.json" 7600 16500
+	    "$@" "$SOCK" "$FIX/nsps-doc-sample.json" "${SYNC_FROM:-7600}" \
+	    "${SYNC_TO:-16500}"
 	printf '%s\n' "$output" | tail -20
 	[ "$status" -eq 0 ]
 	[[ $output == *", 0 failures" ]]
@@ -265,6 +270,32 @@ sync_sweep() {
 	rm -f "$SOCK"
 	start_fcgi MAX_BODY_BYTES=4096
 	sync_sweep -s 413
+}
+
+# Caddy sends a chunked body with CONTENT_LENGTH -1; FastCGI marks the
+# body's end, so the connector needs no length.
+@test "fcgi: a body without CONTENT_LENGTH (absent, empty, -1) is read to its end: 202" {
+	start_fcgi
+	SYNC_FROM=8150 SYNC_TO=8250 sync_sweep -n -s 202
+	SYNC_FROM=16350 SYNC_TO=16450 sync_sweep -c '' -s 202 -r 1000
+	SYNC_FROM=8150 SYNC_TO=8250 sync_sweep -c -1 -s 202
+	kill -0 "$PID"
+	[ "$(grep -c '^Received event: SIM/Updated' "$LOG")" -eq 303 ]
+	# CGI has no end of stream: there a missing length stays a 411.
+	run --separate-stderr env -i API_TOKEN="$TOKEN" REQUEST_METHOD=POST \
+	    SCRIPT_NAME=/process-event CONTENT_TYPE=application/json \
+	    HTTP_AUTHORIZATION="Bearer $TOKEN" "$CONNECTOR" \
+	    < "$FIX/nsps-doc-sample.json"
+	[[ $output == "Status: 411 "* ]]
+}
+
+@test "fcgi: a body without CONTENT_LENGTH past MAX_BODY_BYTES is 413, the stream kept in step" {
+	start_fcgi MAX_BODY_BYTES=4096
+	SYNC_FROM=4090 SYNC_TO=4096 sync_sweep -n -s 202
+	SYNC_FROM=4097 SYNC_TO=8300 sync_sweep -n -s 413
+	SYNC_FROM=8150 SYNC_TO=8250 sync_sweep -c -1 -s 413 -r 1000
+	kill -0 "$PID"
+	grep -q 'body without Content-Length is over the limit of 4096' "$LOG"
 }
 
 @test "fcgi: idle kept connections do not hold the process from new ones" {

@@ -72,6 +72,9 @@ teardown_file() {
 @test "h2o: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "h2o: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "h2o: two connector processes serve the socket" {
 	local kids
 	kids=$(ps -e -o pgid=,comm= | awk -v g="$(awk '$2 == "spawn-fcgi" { print $1 }' "$SERVERS_PIDS")" \
@@ -97,8 +100,10 @@ teardown_file() {
 	contract_over_server_limit "$BASE" "$LOG" $((3 * 1024 * 1024))
 }
 @test "h2o: 50 events in a row are all 202" { contract_many "$BASE" "$LOG" 50; }
-@test "h2o: POST without Content-Length is the connector's 411" {
-	contract_no_length "$BASE" "$LOG" 411 connector
+# H2O sends no CONTENT_LENGTH; the connector reads FCGI_STDIN to its
+# end: an empty body, which is no event.
+@test "h2o: POST without Content-Length is the connector's 422 (empty body)" {
+	contract_no_length "$BASE" "$LOG" 422 connector
 }
 # Over HTTP/2 a content-length of -1 makes the stream malformed (RFC 9113
 # 8.1.1); the row of the contract is checked over HTTP/1.1.

@@ -51,18 +51,23 @@ teardown_file() {
 
 @test "haproxy: derived config keeps every directive of the recipe" {
 	for d in 'pass-header Authorization' 'no option get-values' \
-	    'no option mpxs-conns' 'no option keep-conn' 'proto fcgi maxconn 2' \
+	    'no option mpxs-conns' 'proto fcgi maxconn 32' \
 	    'Strict-Transport-Security' 'redirect scheme https'; do
 		grep -qF -- "$d" "$D/nsps.cfg" || fail_with "no $d" || return 1
 	done
 	[ "$(grep -vc '^[[:space:]]*#' "$D/nsps.cfg")" = \
 	    "$(grep -vc '^[[:space:]]*#' "$CONTRIB_DIR/haproxy.cfg")" ]
-	# The recipe keeps mpxs-conns and get-values off, with the reason.
+	# The recipe keeps mpxs-conns and get-values off, with the reason,
+	# and leaves keep-conn at HAProxy's default (kept).
 	! grep -q '^[^#]*[^o] option \(mpxs-conns\|get-values\)' "$CONTRIB_DIR/haproxy.cfg"
+	! grep -q '^[^#]*option keep-conn' "$CONTRIB_DIR/haproxy.cfg"
 }
 @test "haproxy: HTTPS with the operator's certificate and HSTS" { tls_check_https "$BASE"; }
 @test "haproxy: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
+}
+@test "haproxy: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
 }
 @test "haproxy: two connector processes serve the socket" {
 	local kids

@@ -41,6 +41,9 @@ teardown_file() {
 @test "lighttpd-cgi: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "lighttpd-cgi: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "lighttpd-cgi: the NSPS documentation's sample is 202 and logged in server.breakagelog" {
 	contract_doc_sample "$BASE" "$LOG"
 }

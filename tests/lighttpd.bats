@@ -72,6 +72,9 @@ teardown_file() {
 @test "lighttpd: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "lighttpd: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "lighttpd: the NSPS documentation's sample is 202 and logged on lighttpd's stderr" {
 	contract_doc_sample "$BASE" "$LOG"
 	! grep -qF "Received event" "$D/run/lighttpd-error.log"
@@ -101,6 +104,13 @@ teardown_file() {
 }
 @test "lighttpd: a chunked body is buffered and the event is 202" {
 	contract_chunked "$BASE" "$LOG" 202 connector
+}
+@test "lighttpd: bodies across two 8 KiB boundaries on one kept connection are all answered" {
+	body_sweep "$BASE/process-event" "$LOG" 7600 7640 15800 15840
+}
+@test "lighttpd: 16 connections for 3 s: every answer a 202, none slower than 1 s" {
+	command -v wrk >/dev/null || skip "wrk is not installed (.ci/deps installs it)"
+	load_check "$BASE" 3
 }
 
 # No token configured: a FastCGI connector refuses to start (exit 78)

@@ -69,6 +69,9 @@ teardown_file() {
 @test "nginx: plain HTTP is redirected to https, never served" {
 	tls_check_plain "$PLAIN/process-event" "$LOG"
 }
+@test "nginx: another host name over plain HTTP is never served" {
+	tls_check_other_host "$PLAIN/process-event" "$LOG"
+}
 @test "nginx: the NSPS documentation's sample is 202 and logged on spawn-fcgi's stderr" {
 	contract_doc_sample "$BASE" "$LOG"
 	! grep -qF "Received event" "$D/nginx-error.log"
@@ -90,9 +93,10 @@ teardown_file() {
 }
 @test "nginx: 50 events in a row are all 202" { contract_many "$BASE" "$LOG" 50; }
 # fastcgi_params sends CONTENT_LENGTH even when empty; the connector
-# takes an empty value as absent (RFC 3875 4.1.2), so the answer is 411.
-@test "nginx: POST without Content-Length is the connector's 411 (empty CONTENT_LENGTH)" {
-	contract_no_length "$BASE" "$LOG" 411 connector
+# takes an empty value as absent (RFC 3875 4.1.2) and reads FCGI_STDIN
+# to its end: an empty body, which is no event.
+@test "nginx: POST without Content-Length is the connector's 422 (empty CONTENT_LENGTH, empty body)" {
+	contract_no_length "$BASE" "$LOG" 422 connector
 }
 @test "nginx: Content-Length -1 is nginx's 400" {
 	contract_bad_length "$BASE" "$LOG" 400 server
@@ -104,6 +108,13 @@ teardown_file() {
 	contract_chunked_over_limit "$BASE" "$LOG" $((3 * 1024 * 1024)) 413 server
 }
 
+@test "nginx: bodies across two 8 KiB boundaries on one kept connection are all answered" {
+	body_sweep "$BASE/process-event" "$LOG" 7600 7640 15800 15840
+}
+@test "nginx: 16 connections for 3 s: every answer a 202, none slower than 1 s" {
+	command -v wrk >/dev/null || skip "wrk is not installed (.ci/deps installs it)"
+	load_check "$BASE" 3
+}
 @test "nginx: the recipe leaves fastcgi_keep_conn off" {
 	! grep -q '^[^#]*fastcgi_keep_conn' "$D/nsps.conf"
 	grep -q '^[[:space:]]*#.*fastcgi_keep_conn' "$D/nsps.conf"

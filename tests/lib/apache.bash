@@ -22,7 +22,9 @@ apache_launch() {
 	local port user m mods=""
 	port=$(free_port) || return 1
 	user=$(server_user)
-	for m in "mpm_${APACHE_MPM:-event}" authz_core authz_host alias "$@"; do
+	# mod_ssl before the recipe: its SSLRequireSSL is mod_ssl's.
+	for m in "mpm_${APACHE_MPM:-event}" authz_core authz_host alias \
+	    ${APACHE_TLS:+ssl} "$@"; do
 		mods="${mods}LoadModule ${m}_module $APACHE_MODULES/mod_$m.so"$'\n'
 	done
 	cat > "$D/apache.conf" <<-CONF
@@ -68,10 +70,14 @@ apache_tls() {
 	    "https://EXAMPLE/nsps=https://127.0.0.1:$port/nsps" \
 	    "ServerName EXAMPLE=ServerName 127.0.0.1" || return 1
 	{
-		echo "LoadModule ssl_module $APACHE_MODULES/mod_ssl.so"
 		echo "LoadModule headers_module $APACHE_MODULES/mod_headers.so"
 		echo "LoadModule socache_shmcb_module $APACHE_MODULES/mod_socache_shmcb.so"
 		echo "Listen 127.0.0.1:$port"
+		# Debian's 000-default: the first site on port 80, so the
+		# one a Host name no other site names reaches.
+		echo "<VirtualHost 127.0.0.1:$plain>"
+		echo "	ServerName default.invalid"
+		echo "</VirtualHost>"
 		echo "Include \"$D/tls.conf\""
 	} >> "$D/apache.conf"
 	BASE=https://127.0.0.1:$port/nsps

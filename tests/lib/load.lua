@@ -40,4 +40,7 @@ function done(summary, latency, requests)
 	io.write(string.format("requests %d\nerrors %d %d %d %d %d\n",
 	    summary.requests, e.connect, e.read, e.write, e.status, e.timeout))
 	io.write(string.format("latency_max_us %d\n", latency.max))
+	-- Reported, never checked: the machine's noise decides it.
+	io.write(string.format("latency_p99_us %d\n",
+	    latency:percentile(99)))
 end

@@ -73,15 +73,16 @@ tls_assert_hsts() {
 	    fail_with "Strict-Transport-Security max-age $age < a year"
 }
 
-# tls_check_plain URL LOG: the Service URL over plain HTTP (URL, the
-# http:// form of BASE/process-event) never reaches the connector: the
-# server redirects it to https:// (301, 302, 307 or 308 with Location)
-# or refuses it itself; nothing is logged.
+# tls_check_plain URL LOG [CURL-ARGS...]: the Service URL over plain HTTP
+# (URL, the http:// form of BASE/process-event) never reaches the
+# connector: the server redirects it to https:// (301, 302, 307 or 308
+# with Location) or refuses it itself; nothing is logged.
 tls_check_plain() {
 	local url=$1 log=$2 loc
+	shift 2
 	[[ $url == http://* ]] || fail_with "not plain HTTP: $url" || return 1
 	log_mark "$log"
-	post "$url" "$FIX/nsps-doc-sample.json"
+	post "$url" "$FIX/nsps-doc-sample.json" "$@"
 	case $resp_status in
 	301|302|307|308)
 		loc=$(sed -n 's/^[Ll]ocation: *//p' <<<"$resp_headers")
@@ -95,6 +96,14 @@ tls_check_plain() {
 	sleep 0.2
 	! log_new "$log" | grep -qF "Received event" ||
 	    fail_with "an event over plain HTTP reached the connector"
+}
+
+# tls_check_other_host URL LOG: as tls_check_plain, the Service URL over
+# plain HTTP, but with a Host name that is not the recipe's: a server
+# that picks another site for it (Debian's 000-default in Apache, a
+# catch-all server) must not serve the event there either.
+tls_check_other_host() {
+	tls_check_plain "$1" "$2" -H 'Host: other.invalid'
 }
 
 # lighttpd_tls DIR PORT: contrib/lighttpd-tls.conf derived into

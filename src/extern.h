@@ -393,8 +393,26 @@ struct worker {
 	size_t		 nblocked;
 };
 
+/* What a claimed event calls for: delivery_decide(). */
+enum decision {
+	DECIDE_RUN,
+	DECIDE_HELD,		/* ORDER cannot place it: failed/ */
+	DECIDE_BLOCKED,		/* its key's applied version is unreadable */
+	DECIDE_STALE,
+	DECIDE_IGNORED,
+	DECIDE_NOROUTE
+};
+
 int	 worker_init(struct worker *, const struct config *, struct queue *);
 int	 worker_run(struct worker *, int);
+enum decision delivery_decide(const struct config *, const struct queue *,
+	    struct delivery *, char *const **, char *, size_t);
+int	 delivery_applied(const struct queue *, const struct delivery *,
+	    char *, size_t);
+void	 handler_exec(const struct config *, const struct delivery *,
+	    char *const *, int, pid_t, const sigset_t *, int)
+	    __attribute__((__noreturn__));
+void	 tail_read(int *, char *, size_t *);
 enum outcome judge(const struct config *, int, int, size_t, long long,
 	    char *, size_t);
 long long backoff_delay(long long, long long, size_t, unsigned int);

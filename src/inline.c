@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -28,8 +29,8 @@
 
 #include "extern.h"
 
-/* How often a handler that holds its stderr open is looked at. */
-#define INLINE_STEP_MS		20
+/* Without a pidfd, how often the handler is looked at. */
+#define INLINE_STEP_MS		5
 
 struct inline_ctx {
 	const struct config *cfg;
@@ -96,6 +97,19 @@ inline_close(struct sink *sink)
 	sink->deliver = NULL;
 }
 
+/* A descriptor readable once pid has exited (Linux 5.3), or -1. */
+static int
+pid_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
 /*
  * Waits for the handler until the deadline, keeping the tail of its
  * stderr; then kills its group (a child it left, or all of it at the
@@ -106,9 +120,10 @@ static void
 await(struct inline_ctx *c, pid_t pid, int errfd, long long deadline,
     struct run *run)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	siginfo_t	 si;
 	long long	 left;
+	int		 pidfd = pid_fd(pid);
 
 	for (;;) {
 		memset(&si, 0, sizeof(si));
@@ -119,19 +134,23 @@ await(struct inline_ctx *c, pid_t pid, int errfd, long long deadline,
 			run->timed_out = 1;
 			break;
 		}
-		/* Its stderr ends with it, unless a child holds it. */
-		pfd.fd = errfd;
-		pfd.events = POLLIN;
-		if (errfd == -1 || left > INLINE_STEP_MS)
+		/* Its stderr may outlive it, held by a child it left. */
+		pfd[0].fd = errfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = pidfd;
+		pfd[1].events = POLLIN;
+		if (pidfd == -1 && left > INLINE_STEP_MS)
 			left = INLINE_STEP_MS;
-		if (poll(&pfd, 1, (int)left) > 0 && errfd != -1)
+		if (poll(pfd, 2, (int)left) > 0 && errfd != -1 &&
+		    pfd[0].revents != 0)
 			tail_read(&errfd, c->tail, &c->tail_len);
 	}
+	if (pidfd != -1)
+		close(pidfd);
 	kill(-pid, SIGKILL);
 	while (waitpid(pid, &run->wstatus, 0) == -1 && errno == EINTR)
 		continue;
 	if (errfd != -1) {
-		fcntl(errfd, F_SETFL, O_NONBLOCK);
 		tail_read(&errfd, c->tail, &c->tail_len);
 		if (errfd != -1)
 			close(errfd);
@@ -162,6 +181,8 @@ run_handler(struct inline_ctx *c, struct delivery *d, char *const *argv,
 		handler_exec(c->cfg, d, argv, p[1], parent, &none, 1);
 	setpgid(pid, pid);
 	close(p[1]);
+	/* Read what is there, never wait in read(2): the deadline rules. */
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	await(c, pid, p[0], start + c->cfg->inline_timeout_ms, run);
 	run->ms = clock_ms(CLOCK_MONOTONIC) - start;
 	return 0;

@@ -207,9 +207,11 @@ inline_held() {
 }
 
 inline_timeout() {
-	# Never exits, and leaves a daemon behind in its group.
+	# Never exits, writes to stderr and then holds it open, and leaves
+	# a daemon behind in its group.
 	handler "sleep 300 & echo \$! > $T/daemon
 	    echo \$\$ > $T/pid
+	    echo still working >&2
 	    exec sleep 300"
 	inline_start '"INLINE_TIMEOUT" => "1s"'
 	send "$(event t-1 7 2025-11-03T09:00:00Z)"

@@ -157,10 +157,13 @@ await(struct inline_ctx *c, pid_t pid, int errfd, long long deadline,
 	}
 }
 
-/* Runs argv on the claimed event, in its own group; 0, or -1. */
+/*
+ * Runs argv on the claimed event, in its own group, until the deadline
+ * set before the claim; 0, or -1.
+ */
 static int
 run_handler(struct inline_ctx *c, struct delivery *d, char *const *argv,
-    struct run *run)
+    long long deadline, struct run *run)
 {
 	sigset_t	 none;
 	long long	 start = clock_ms(CLOCK_MONOTONIC);
@@ -183,7 +186,7 @@ run_handler(struct inline_ctx *c, struct delivery *d, char *const *argv,
 	close(p[1]);
 	/* Read what is there, never wait in read(2): the deadline rules. */
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	await(c, pid, p[0], start + c->cfg->inline_timeout_ms, run);
+	await(c, pid, p[0], deadline, run);
 	run->ms = clock_ms(CLOCK_MONOTONIC) - start;
 	return 0;
 }
@@ -312,7 +315,8 @@ conclude(struct inline_ctx *c, struct delivery *d, const struct run *run,
 
 /* A claimed event: decided, then run or settled at once. */
 static void
-deliver_claimed(struct inline_ctx *c, struct delivery *d, struct response *r)
+deliver_claimed(struct inline_ctx *c, struct delivery *d, long long deadline,
+    struct response *r)
 {
 	char *const	*argv;
 	char		 why[sizeof(d->order_error) + 64];
@@ -347,7 +351,7 @@ deliver_claimed(struct inline_ctx *c, struct delivery *d, struct response *r)
 		answer_failed(c, d, why, why, 0, r);
 		break;
 	default:
-		if (run_handler(c, d, argv, &run) == -1) {
+		if (run_handler(c, d, argv, deadline, &run) == -1) {
 			snprintf(msg, sizeof(msg), "handler not started: %s",
 			    strerror(errno));
 			fallback(c, d, msg, r);
@@ -382,7 +386,7 @@ inline_deliver(void *ctx, const struct event *ev, int duplicate,
 	switch (c->q.ops->claim_id(c->q.ctx, id, deadline, &d)) {
 	case 1:
 		r->duplicate = 0;
-		deliver_claimed(c, &d, r);
+		deliver_claimed(c, &d, deadline, r);
 		break;
 	case 2:
 		metrics_inline(c->metrics, DRESULT_BUSY, -1);

@@ -71,7 +71,7 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    "text", 0, 0 },
 	[S_SPOOL_DIR] = { "SPOOL_DIR", KIND_DIR, FOR_CONNECTOR | FOR_DELIVER,
 	    NULL, 0, 0 },
-	[S_HANDLER] = { "HANDLER", KIND_COMMAND, FOR_HANDLER,
+	[S_HANDLER] = { "HANDLER", KIND_COMMAND, FOR_HANDLER | FOR_INLINE,
 	    NULL, 0, 0 },
 	[S_HANDLER_TIMEOUT] = { "HANDLER_TIMEOUT", KIND_DURATION, FOR_DELIVER,
 	    "30s", 1, MS_PER_DAY },
@@ -92,15 +92,18 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    "35d", 35 * MS_PER_DAY, 3650 * MS_PER_DAY },
 	[S_DELIVER_JOBS] = { "DELIVER_JOBS", KIND_COUNT, FOR_DELIVER,
 	    "1", 1, MAX_JOBS },
-	[S_ORDER] = { "ORDER", KIND_WORD, FOR_DELIVER, "on", 0, 0 },
+	[S_ORDER] = { "ORDER", KIND_WORD, FOR_DELIVER | FOR_INLINE, "on",
+	    0, 0 },
 	/* With PostgreSQL the connector stores each event's key. */
 	[S_ORDER_KEY] = { "ORDER_KEY", KIND_FIELDS,
 	    FOR_CONNECTOR | FOR_DELIVER, DEFAULT_ORDER_KEY, 0, 0 },
 	[S_ORDER_VERSION] = { "ORDER_VERSION", KIND_FIELDS,
 	    FOR_CONNECTOR | FOR_DELIVER, DEFAULT_ORDER_VERSION, 0, 0 },
-	[S_ORDER_MAX_SKEW] = { "ORDER_MAX_SKEW", KIND_DURATION, FOR_DELIVER,
+	[S_ORDER_MAX_SKEW] = { "ORDER_MAX_SKEW", KIND_DURATION,
+	    FOR_DELIVER | FOR_INLINE,
 	    "1d", 1000, 365 * MS_PER_DAY },
-	[S_ROUTES_FILE] = { "ROUTES_FILE", KIND_FILE, FOR_HANDLER,
+	[S_ROUTES_FILE] = { "ROUTES_FILE", KIND_FILE,
+	    FOR_HANDLER | FOR_INLINE,
 	    NULL, 0, 0 },
 	[S_METRICS_PATH] = { "METRICS_PATH", KIND_URL_PATH, FOR_CONNECTOR,
 	    DEFAULT_METRICS_PATH, 0, 0 },
@@ -115,6 +118,13 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    FOR_CONNECTOR | FOR_DELIVER, "5s", 100, 3600 * 1000 },
 	[S_LEASE_TIME] = { "LEASE_TIME", KIND_DURATION, FOR_DELIVER,
 	    "60s", 1000, MS_PER_DAY },
+	[S_DELIVERY] = { "DELIVERY", KIND_WORD, FOR_CONNECTOR, "queue",
+	    0, 0 },
+	/* NSPS gives up on an answer after about a minute. */
+	[S_INLINE_TIMEOUT] = { "INLINE_TIMEOUT", KIND_DURATION, FOR_INLINE,
+	    "10s", 100, 60 * 1000 },
+	[S_INLINE_FALLBACK] = { "INLINE_FALLBACK", KIND_WORD, FOR_INLINE,
+	    "queue", 0, 0 },
 };
 
 /* Where the values come from, and what they parsed to. */
@@ -467,7 +477,7 @@ resolve(struct config *cfg, struct sources *src)
 {
 	const struct setting_def *d;
 	const char	*v;
-	char		 min[32];
+	char		 min[32], max[32];
 	size_t		 k, n;
 
 	for (k = 0; k < SETTING_COUNT; k++) {
@@ -493,10 +503,10 @@ resolve(struct config *cfg, struct sources *src)
 			if (parse_duration(v, &src->num[k]) == -1 ||
 			    src->num[k] < d->min || src->num[k] > d->max) {
 				duration_text(d->min, min, sizeof(min));
+				duration_text(d->max, max, sizeof(max));
 				return fail(cfg, "%s: '%s' is not a duration "
-				    "from %s to %llud (such as 500ms, 30s, "
-				    "5m, 2h, 35d)", d->name, v, min,
-				    d->max / MS_PER_DAY);
+				    "from %s to %s (such as 500ms, 30s, "
+				    "5m, 2h, 35d)", d->name, v, min, max);
 			}
 			break;
 		default:
@@ -873,12 +883,24 @@ load_connector(struct config *cfg, const struct sources *src)
 	return 0;
 }
 
+/* ORDER and ORDER_MAX_SKEW: nsps-deliver's, and inline delivery's. */
+static int
+load_ordering(struct config *cfg, const struct sources *src)
+{
+	const char	*v = src->value[S_ORDER];
+
+	if (strcmp(v, "on") == 0)
+		cfg->order = 1;
+	else if (strcmp(v, "off") != 0)
+		return fail(cfg, "ORDER: '%s' is neither on nor off", v);
+	cfg->order_max_skew_ms = (long long)src->num[S_ORDER_MAX_SKEW];
+	return 0;
+}
+
 /* What only nsps-deliver reads: the schedule of attempts, the order. */
 static int
 load_deliver(struct config *cfg, const struct sources *src)
 {
-	const char	*v = src->value[S_ORDER];
-
 	cfg->handler_timeout_ms = (long long)src->num[S_HANDLER_TIMEOUT];
 	cfg->retry_base_ms = (long long)src->num[S_RETRY_BASE];
 	cfg->retry_cap_ms = (long long)src->num[S_RETRY_CAP];
@@ -886,13 +908,30 @@ load_deliver(struct config *cfg, const struct sources *src)
 	cfg->retention_ms = (long long)src->num[S_RETENTION];
 	cfg->retry_limit = src->num[S_RETRY_LIMIT];
 	cfg->jobs = src->num[S_DELIVER_JOBS];
-	if (strcmp(v, "on") == 0)
-		cfg->order = 1;
-	else if (strcmp(v, "off") != 0)
-		return fail(cfg, "ORDER: '%s' is neither on nor off", v);
 	cfg->lease_ms = (long long)src->num[S_LEASE_TIME];
-	cfg->order_max_skew_ms = (long long)src->num[S_ORDER_MAX_SKEW];
-	return 0;
+	return load_ordering(cfg, src);
+}
+
+/*
+ * The connector delivering inline: its deadline, its fallback, and the
+ * ordering and handlers nsps-deliver has.
+ */
+static int
+load_inline(struct config *cfg, const struct sources *src)
+{
+	const char	*v = src->value[S_INLINE_FALLBACK];
+
+	cfg->inline_delivery = 1;
+	cfg->inline_timeout_ms = (long long)src->num[S_INLINE_TIMEOUT];
+	if (strcmp(v, "reject") == 0)
+		cfg->inline_reject = 1;
+	else if (strcmp(v, "queue") != 0)
+		return fail(cfg, "INLINE_FALLBACK: '%s' is neither queue nor "
+		    "reject", v);
+	if (cfg->spool_dir == NULL && cfg->database_url == NULL)
+		return fail(cfg, "DELIVERY: inline needs a store: set "
+		    "SPOOL_DIR or DATABASE_URL");
+	return load_ordering(cfg, src);
 }
 
 /* The order's paths: the worker's, and the connector's for PostgreSQL. */
@@ -929,12 +968,38 @@ load_store(struct config *cfg, const struct sources *src)
 	return 0;
 }
 
+/*
+ * DELIVERY=inline makes the connector read what nsps-deliver reads of
+ * handlers and ordering: the settings marked FOR_INLINE.
+ */
+static int
+delivery_mode(struct config *cfg, struct sources *src, unsigned int *prog)
+{
+	const char	*v;
+
+	if ((*prog & FOR_CONNECTOR) == 0)
+		return 0;
+	if ((v = winner(src, S_DELIVERY)) == NULL)
+		v = settings[S_DELIVERY].def;
+	if (strcmp(v, "inline") == 0)
+		*prog |= FOR_INLINE;
+	else if (strcmp(v, "queue") != 0)
+		return fail(cfg, "DELIVERY: '%s' is neither queue nor inline",
+		    v);
+	return 0;
+}
+
 static int
 load_settings(struct config *cfg, struct sources *src)
 {
-	unsigned int	 prog = src->opts->program;
+	struct options	 opts = *src->opts;
+	unsigned int	 prog = opts.program;
 	const char	*v;
 
+	if (delivery_mode(cfg, src, &prog) == -1)
+		return -1;
+	opts.program = prog;
+	src->opts = &opts;
 	if (resolve(cfg, src) == -1)
 		return -1;
 	if ((prog & FOR_CONNECTOR) && load_connector(cfg, src) == -1)
@@ -952,8 +1017,12 @@ load_settings(struct config *cfg, struct sources *src)
 		return -1;
 	if ((prog & FOR_HANDLER) && load_handler(cfg, src) == -1)
 		return -1;
+	if ((prog & FOR_INLINE) && (load_inline(cfg, src) == -1 ||
+	    load_handler(cfg, src) == -1))
+		return -1;
 	return 0;
 }
+
 
 /*
  * Fills cfg with the settings opts->program reads.  Returns 0, or -1

@@ -169,35 +169,45 @@ kill_orphan(pid_t pid, unsigned long long start)
 		    (long)pid);
 }
 
-/* In the child: never returns. */
-static void
-exec_handler(const struct worker *w, const struct job *j, int errw,
-    pid_t parent)
+/*
+ * In the child: runs argv on the event, in a process group of its own
+ * that dies with its parent.  stdout goes to /dev/null when quiet (the
+ * connector's stdout may be its FastCGI socket).  Never returns.
+ */
+void
+handler_exec(const struct config *cfg, const struct delivery *d,
+    char *const *argv, int errw, pid_t parent, const sigset_t *mask,
+    int quiet)
 {
 	char	 buf[32];
+	int	 null;
 
 	setpgid(0, 0);
-	/* Dies with the worker, however it dies; it may already have. */
+	/* Dies with its parent, however it dies; it may already have. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(127);
-	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	if (dup2(j->d.fd, STDIN_FILENO) == -1 ||
+	if (dup2(d->fd, STDIN_FILENO) == -1 ||
 	    dup2(errw, STDERR_FILENO) == -1)
 		_exit(127);
-	setenv("NSPS_EVENT_ID", j->d.id, 1);
-	setenv("NSPS_EVENT_FILE", j->d.path, 1);
-	setenv("NSPS_EVENT_TYPE", j->d.type ? j->d.type : "", 1);
-	setenv("NSPS_BILL_STATUS", j->d.bill_status ? j->d.bill_status : "",
-	    1);
-	setenv("NSPS_TRACE_ID", j->d.trace_id ? j->d.trace_id : "", 1);
-	setenv("NSPS_REQUEST_ID", j->d.request_id ? j->d.request_id : "", 1);
-	snprintf(buf, sizeof(buf), "%zu", j->d.attempts);
+	if (quiet && ((null = open("/dev/null", O_WRONLY)) == -1 ||
+	    dup2(null, STDOUT_FILENO) == -1))
+		_exit(127);
+	/* The connector's token is never the handler's business. */
+	unsetenv("API_TOKEN");
+	setenv("NSPS_EVENT_ID", d->id, 1);
+	setenv("NSPS_EVENT_FILE", d->path, 1);
+	setenv("NSPS_EVENT_TYPE", d->type ? d->type : "", 1);
+	setenv("NSPS_BILL_STATUS", d->bill_status ? d->bill_status : "", 1);
+	setenv("NSPS_TRACE_ID", d->trace_id ? d->trace_id : "", 1);
+	setenv("NSPS_REQUEST_ID", d->request_id ? d->request_id : "", 1);
+	snprintf(buf, sizeof(buf), "%zu", d->attempts);
 	setenv("NSPS_ATTEMPT", buf, 1);
-	if (w->cfg->spool_dir != NULL)
-		setenv("NSPS_SPOOL_DIR", w->cfg->spool_dir, 1);
-	execvp(j->argv[0], j->argv);
-	dprintf(STDERR_FILENO, "%s: %s: %s\n", DPROG, j->argv[0],
+	if (cfg->spool_dir != NULL)
+		setenv("NSPS_SPOOL_DIR", cfg->spool_dir, 1);
+	execvp(argv[0], argv);
+	dprintf(STDERR_FILENO, "%s: %s: %s\n", quiet ? PROG : DPROG, argv[0],
 	    strerror(errno));
 	_exit(127);
 }
@@ -238,7 +248,8 @@ start(struct worker *w, struct delivery *d, char *const *argv)
 		return;
 	}
 	if (j->pid == 0)
-		exec_handler(w, j, p[1], parent);
+		handler_exec(w->cfg, &j->d, j->argv, p[1], parent, &w->oldmask,
+		    0);
 	setpgid(j->pid, j->pid);
 	w->q->ops->started(w->q->ctx, &j->d, j->pid,
 	    proc_start_time(j->pid));
@@ -250,32 +261,41 @@ start(struct worker *w, struct delivery *d, char *const *argv)
 	w->running++;
 }
 
-/* Keeps the last TAIL_SIZE bytes the handler wrote to stderr. */
-static void
-read_stderr(struct job *j)
+/*
+ * Keeps the last TAIL_SIZE bytes the handler wrote to stderr; closes
+ * *fd at its end.
+ */
+void
+tail_read(int *fd, char *tail, size_t *tail_len)
 {
 	char	 buf[4096];
 	ssize_t	 n;
 	size_t	 keep;
 
-	while ((n = read(j->errfd, buf, sizeof(buf))) > 0) {
+	while ((n = read(*fd, buf, sizeof(buf))) > 0) {
 		if ((size_t)n >= TAIL_SIZE) {
-			memcpy(j->tail, buf + n - TAIL_SIZE, TAIL_SIZE);
-			j->tail_len = TAIL_SIZE;
+			memcpy(tail, buf + n - TAIL_SIZE, TAIL_SIZE);
+			*tail_len = TAIL_SIZE;
 			continue;
 		}
 		keep = TAIL_SIZE - (size_t)n;
-		if (j->tail_len > keep) {
-			memmove(j->tail, j->tail + j->tail_len - keep, keep);
-			j->tail_len = keep;
+		if (*tail_len > keep) {
+			memmove(tail, tail + *tail_len - keep, keep);
+			*tail_len = keep;
 		}
-		memcpy(j->tail + j->tail_len, buf, (size_t)n);
-		j->tail_len += (size_t)n;
+		memcpy(tail + *tail_len, buf, (size_t)n);
+		*tail_len += (size_t)n;
 	}
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-		close(j->errfd);
-		j->errfd = -1;
+		close(*fd);
+		*fd = -1;
 	}
+}
+
+static void
+read_stderr(struct job *j)
+{
+	tail_read(&j->errfd, j->tail, &j->tail_len);
 }
 
 /*
@@ -317,14 +337,15 @@ judge(const struct config *cfg, int wstatus, int timed_out, size_t attempts,
  * Returns 0, or -1 with why when it is not durable: then the event is
  * not done.
  */
-static int
-applied(struct worker *w, const struct delivery *d, char *why, size_t len)
+int
+delivery_applied(const struct queue *q, const struct delivery *d, char *why,
+    size_t len)
 {
 	struct applied	 a;
 	int		 r;
 
 	memset(&a, 0, sizeof(a));
-	if ((r = w->q->ops->applied_get(w->q->ctx, d->key, &a)) == 1 &&
+	if ((r = q->ops->applied_get(q->ctx, d->key, &a)) == 1 &&
 	    version_cmp(&d->version, &a.version) < 0)
 		return 0;
 	/* Unreadable: never written over, an operator looks first. */
@@ -334,7 +355,7 @@ applied(struct worker *w, const struct delivery *d, char *why, size_t len)
 	}
 	a.version = d->version;
 	snprintf(a.id, sizeof(a.id), "%s", d->id);
-	if (w->q->ops->applied_set(w->q->ctx, d->key, &a) == -1) {
+	if (q->ops->applied_set(q->ctx, d->key, &a) == -1) {
 		snprintf(why, len, "%s", a.error);
 		return -1;
 	}
@@ -357,7 +378,7 @@ finish(struct worker *w, struct job *j)
 	how = judge(w->cfg, j->wstatus, j->timed_out, j->d.attempts,
 	    now - j->d.first_ms, result, sizeof(result));
 	if (how == OUTCOME_DONE && j->d.key[0] != '\0' && !j->lost &&
-	    applied(w, &j->d, why, sizeof(why)) == -1) {
+	    delivery_applied(w->q, &j->d, why, sizeof(why)) == -1) {
 		/*
 		 * Not recorded, not done: it runs again, as an equal
 		 * version may, and holds its key until it is recorded.
@@ -459,86 +480,123 @@ unblocked(struct worker *w, const char *key)
 }
 
 /*
- * An event ORDER cannot place runs no handler: its version or key is
+ * Why ORDER cannot place an event, into why: its version or key is
  * unreadable, its body cannot be read back, or its version is further
- * ahead of the clock than ORDER_MAX_SKEW.  It is held in failed/ with
- * the reason.  Returns 1 when it was.
+ * ahead of the clock than ORDER_MAX_SKEW.  Returns 1 when it cannot.
  */
 static int
-held(struct worker *w, struct delivery *d)
+unplaced(const struct config *cfg, const struct delivery *d, char *why,
+    size_t len)
 {
 	struct tm	 tm;
 	time_t		 t;
-	char		 why[sizeof(d->order_error) + 64], when[32];
+	char		 when[32];
 
-	if (d->order_error[0] != '\0')
-		snprintf(why, sizeof(why), "%s", d->order_error);
-	else if (d->key[0] != '\0' && version_ahead(&d->version,
-	    clock_ms(CLOCK_REALTIME), w->cfg->order_max_skew_ms)) {
-		t = (time_t)(d->version.ns / 1000000000LL);
-		if (gmtime_r(&t, &tm) == NULL ||
-		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) ==
-		    0)
-			snprintf(when, sizeof(when), "?");
-		snprintf(why, sizeof(why), "%s %s is more than ORDER_MAX_SKEW "
-		    "ahead of the clock", w->cfg->order_version.dotted, when);
-	} else
+	if (d->order_error[0] != '\0') {
+		snprintf(why, len, "%s", d->order_error);
+		return 1;
+	}
+	if (d->key[0] == '\0' || !version_ahead(&d->version,
+	    clock_ms(CLOCK_REALTIME), cfg->order_max_skew_ms))
 		return 0;
-	dlog("%s: %s%s%s; held in failed/", d->id, d->key,
-	    d->key[0] != '\0' ? ": " : "", why);
-	settle(w, d, OUTCOME_FAILED, DRESULT_HELD, why);
+	t = (time_t)(d->version.ns / 1000000000LL);
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(when, sizeof(when), "?");
+	snprintf(why, len, "%s %s is more than ORDER_MAX_SKEW ahead of the "
+	    "clock", cfg->order_version.dotted, when);
 	return 1;
 }
 
 /*
- * A claimed event: held when ORDER cannot place it, waiting when its
- * key's applied version cannot be read, stale when its key has a newer
- * version applied; otherwise routed by its type to a handler, ignored,
- * or failed when no route takes it.
+ * What a claimed event calls for, the same for nsps-deliver and the
+ * connector's inline delivery: held when ORDER cannot place it, blocked
+ * when its key's applied version cannot be read, stale when its key has
+ * a newer version applied (d->newer names it); otherwise its route:
+ * a handler (*argv), ignored, or none.  why says the reason.
+ */
+enum decision
+delivery_decide(const struct config *cfg, const struct queue *q,
+    struct delivery *d, char *const **argv, char *why, size_t len)
+{
+	const struct route *r;
+	struct applied	 a;
+	size_t		 i, n;
+	int		 rc = 0;
+
+	*argv = NULL;
+	if (unplaced(cfg, d, why, len))
+		return DECIDE_HELD;
+	memset(&a, 0, sizeof(a));
+	if (d->key[0] != '\0' &&
+	    (rc = q->ops->applied_get(q->ctx, d->key, &a)) == -1) {
+		snprintf(why, len, "%s", a.error);
+		return DECIDE_BLOCKED;
+	}
+	if (rc == 1 && version_cmp(&d->version, &a.version) < 0) {
+		snprintf(d->newer, sizeof(d->newer), "%s", a.id);
+		snprintf(why, len, "%s has a newer version applied by %s",
+		    d->key, a.id);
+		return DECIDE_STALE;
+	}
+	if ((r = route_find(cfg, d->type)) != NULL && r->argv == NULL) {
+		snprintf(why, len, "ignored by ROUTES_FILE line %zu",
+		    r->line);
+		return DECIDE_IGNORED;
+	}
+	if (r != NULL || cfg->handler != NULL) {
+		*argv = r != NULL ? r->argv : cfg->handler;
+		return DECIDE_RUN;
+	}
+	n = (size_t)snprintf(why, len, "no route for %s", d->type);
+	/* The type is the sender's: one line in the status file. */
+	for (i = 0; i < n && i < len; i++)
+		if ((unsigned char)why[i] < ' ' || why[i] == 0x7f)
+			why[i] = '?';
+	return DECIDE_NOROUTE;
+}
+
+/*
+ * A claimed event goes where delivery_decide() says: held in failed/,
+ * waiting while its key is blocked, done when stale or ignored, to its
+ * handler, or failed when no route takes it.
  */
 static void
 dispatch(struct worker *w, struct delivery *d)
 {
-	const struct route *r;
-	struct applied	 a;
-	char		 why[256];
-	size_t		 i, n;
-	int		 rc = 0;
+	char *const	*argv;
+	char		 why[sizeof(d->order_error) + 64];
+	enum decision	 dec;
 
-	if (held(w, d))
-		return;
-	memset(&a, 0, sizeof(a));
-	if (d->key[0] != '\0' &&
-	    (rc = w->q->ops->applied_get(w->q->ctx, d->key, &a)) == -1) {
-		blocked(w, d, a.error);
-		return;
-	}
-	if (d->key[0] != '\0' && w->nblocked > 0)
+	dec = delivery_decide(w->cfg, w->q, d, &argv, why, sizeof(why));
+	if (dec != DECIDE_HELD && dec != DECIDE_BLOCKED &&
+	    d->key[0] != '\0' && w->nblocked > 0)
 		unblocked(w, d->key);
-	if (rc == 1 && version_cmp(&d->version, &a.version) < 0) {
-		snprintf(d->newer, sizeof(d->newer), "%s", a.id);
+	switch (dec) {
+	case DECIDE_HELD:
+		dlog("%s: %s%s%s; held in failed/", d->id, d->key,
+		    d->key[0] != '\0' ? ": " : "", why);
+		settle(w, d, OUTCOME_FAILED, DRESULT_HELD, why);
+		break;
+	case DECIDE_BLOCKED:
+		blocked(w, d, why);
+		break;
+	case DECIDE_STALE:
 		dlog("%s: stale: %s has a newer version applied, by %s; done",
-		    d->id, d->key, a.id);
+		    d->id, d->key, d->newer);
 		settle(w, d, OUTCOME_DONE, DRESULT_STALE, "stale");
-		return;
-	}
-	if ((r = route_find(w->cfg, d->type)) != NULL && r->argv == NULL) {
-		dlog("%s: %s: ignored by ROUTES_FILE line %zu; done", d->id,
-		    d->type, r->line);
+		break;
+	case DECIDE_IGNORED:
+		dlog("%s: %s: %s; done", d->id, d->type, why);
 		settle(w, d, OUTCOME_DONE, DRESULT_IGNORED, "ignored");
-	} else if (r != NULL)
-		start(w, d, r->argv);
-	else if (w->cfg->handler != NULL)
-		start(w, d, w->cfg->handler);
-	else {
-		n = (size_t)snprintf(why, sizeof(why), "no route for %s",
-		    d->type);
-		/* The type is the sender's: one line in the status file. */
-		for (i = 0; i < n && i < sizeof(why); i++)
-			if ((unsigned char)why[i] < ' ' || why[i] == 0x7f)
-				why[i] = '?';
+		break;
+	case DECIDE_RUN:
+		start(w, d, argv);
+		break;
+	default:
 		dlog("%s: %s; failed", d->id, why);
 		settle(w, d, OUTCOME_FAILED, DRESULT_FAILED, why);
+		break;
 	}
 }
 

@@ -117,6 +117,9 @@ enum setting {
 	S_DATABASE_URL,
 	S_DB_TIMEOUT,
 	S_LEASE_TIME,
+	S_DELIVERY,
+	S_INLINE_TIMEOUT,
+	S_INLINE_FALLBACK,
 	SETTING_COUNT
 };
 
@@ -124,6 +127,7 @@ enum setting {
 #define FOR_CONNECTOR		0x1
 #define FOR_DELIVER		0x2
 #define FOR_HANDLER		0x4	/* nsps-deliver running handlers */
+#define FOR_INLINE		0x8	/* the connector with DELIVERY=inline */
 
 #define MAX_JOBS		64	/* nsps-deliver -j */
 #define DEFAULT_ORDER_KEY	"pb_data.sim_info.i_sim_card," \
@@ -169,6 +173,9 @@ struct config {
 	char		**handler;		/* argv of the handler */
 	char		*handler_words;		/* HANDLER, split in place */
 	long long	 handler_timeout_ms;
+	int		 inline_delivery;	/* DELIVERY=inline */
+	long long	 inline_timeout_ms;
+	int		 inline_reject;		/* INLINE_FALLBACK=reject */
 	long long	 retry_base_ms;
 	long long	 retry_cap_ms;
 	long long	 retry_max_age_ms;
@@ -256,6 +263,8 @@ enum health {
 struct response {
 	int		 status;
 	const char	*error;		/* overrides the standard "error" */
+	const char	*message;	/* overrides the standard "message" */
+	const char	*type;		/* overrides the standard "type" */
 	const char	*reason;	/* for the log: why, never the body */
 	const char	*extra;		/* one more header line, with CRLF */
 	const char	*details;	/* 422 details, a JSON array */
@@ -264,6 +273,8 @@ struct response {
 	long		 backlog;	/* health: -1 when unknown */
 	const struct metrics *metrics;	/* set: answer the exposition */
 	char		 reason_buf[256];
+	char		 message_buf[384];	/* inline delivery's */
+	char		 error_buf[256];
 };
 
 /* What the log line needs; values point into the request or body. */
@@ -340,6 +351,8 @@ int	 version_ahead(const struct version *, long long, long long);
 
 /* response.c */
 int	 response_error_body(struct buf *, int, const char *, const char *);
+int	 response_body(struct buf *, int, const char *, const char *,
+	    const char *, const char *);
 int	 response_render(struct buf *, int, const char *, const struct buf *,
 	    int);
 int	 response_render_type(struct buf *, int, const char *, const char *,
@@ -400,8 +413,36 @@ struct worker {
 	size_t		 nblocked;
 };
 
+/* inline.c: DELIVERY=inline, the connector's own delivery. */
+#define INLINE_ERROR_MAX	200	/* of the handler's last stderr line */
+#define INLINE_LEASE_MARGIN_MS	5000	/* pg: a claim's lease past the deadline */
+
+int	 inline_open(struct sink *, struct config *, const struct store *,
+	    char *, size_t, int *);
+void	 inline_close(struct sink *);
+void	 inline_deliver(void *, const struct event *, int,
+	    struct response *);
+
+/* What a claimed event calls for: delivery_decide(). */
+enum decision {
+	DECIDE_RUN,
+	DECIDE_HELD,		/* ORDER cannot place it: failed/ */
+	DECIDE_BLOCKED,		/* its key's applied version is unreadable */
+	DECIDE_STALE,
+	DECIDE_IGNORED,
+	DECIDE_NOROUTE
+};
+
 int	 worker_init(struct worker *, const struct config *, struct queue *);
 int	 worker_run(struct worker *, int);
+enum decision delivery_decide(const struct config *, const struct queue *,
+	    struct delivery *, char *const **, char *, size_t);
+int	 delivery_applied(const struct queue *, const struct delivery *,
+	    char *, size_t);
+void	 handler_exec(const struct config *, const struct delivery *,
+	    char *const *, int, pid_t, const sigset_t *, int)
+	    __attribute__((__noreturn__));
+void	 tail_read(int *, char *, size_t *);
 enum outcome judge(const struct config *, int, int, size_t, long long,
 	    char *, size_t);
 long long backoff_delay(long long, long long, size_t, unsigned int);
@@ -425,6 +466,7 @@ enum delivery_result {
 	DRESULT_IGNORED,
 	DRESULT_TIMEOUT,
 	DRESULT_HELD,		/* ORDER could not place it: failed/ */
+	DRESULT_BUSY,		/* inline: its key stayed busy */
 	DRESULT_COUNT
 };
 
@@ -442,6 +484,7 @@ void	 metrics_request(struct metrics *, int, long long);
 void	 metrics_event(struct metrics *, const char *, size_t);
 void	 metrics_store_failure(struct metrics *);
 void	 metrics_delivery(struct metrics *, enum delivery_result, long long);
+void	 metrics_inline(struct metrics *, enum delivery_result, long long);
 void	 metrics_worker(struct metrics *, int);
 void	 metrics_queue(struct metrics *, const struct queue_count *);
 void	 metrics_blocked(struct metrics *, size_t);

@@ -263,6 +263,10 @@ check_event(const struct config *cfg, const struct sink *sink,
 		reject(r, 503, NULL, r->reason_buf);
 		r->extra = "Retry-After: 30\r\n";
 	}
+	/* A duplicate not yet done is delivered too: NSPS asks again. */
+	if (sr != STORE_FAILED && sink->deliver != NULL)
+		sink->deliver(sink->deliver_ctx, &st->event,
+		    sr == STORE_DUPLICATE, r);
 	return 1;
 }
 
@@ -339,7 +343,11 @@ render(struct state *st, const struct request *req, struct response *r)
 	int		 head = strcmp(req->method, "HEAD") == 0;
 
 	b->len = 0;
-	if (r->status == 202)
+	if (r->status == 202 && r->message != NULL) {
+		buf_adds(b, "{\"message\":");
+		buf_add_json_string(b, r->message, strlen(r->message));
+		buf_addc(b, '}');
+	} else if (r->status == 202)
 		buf_adds(b, "{\"message\":\"Event accepted for processing\"}");
 	else if (r->duplicate)
 		buf_adds(b, "{\"message\":\"Event already accepted\"}");
@@ -355,7 +363,8 @@ render(struct state *st, const struct request *req, struct response *r)
 	else if (r->health == HEALTH_CHECK)
 		buf_adds(b, "{\"status\":\"ok\"}");
 	else
-		response_error_body(b, r->status, r->error, r->details);
+		response_body(b, r->status, r->message, r->error, r->type,
+		    r->details);
 	if (response_render_type(&st->out, r->status, r->metrics != NULL ?
 	    "text/plain; version=0.0.4" : "application/json", r->extra, b,
 	    head) == -1 || (r->metrics != NULL && b->len == 0)) {
@@ -391,7 +400,8 @@ handle(const struct config *cfg, const struct sink *sink, struct state *st,
 	render(st, req, r);
 
 	rec->status = r->status;
-	rec->type = r->status >= 400 ? status_type(r->status) : NULL;
+	rec->type = r->status < 400 ? NULL : r->type != NULL ? r->type :
+	    status_type(r->status);
 	rec->reason = r->reason;
 	rec->method = req->method;
 	rec->path = st->path.data;

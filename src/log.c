@@ -135,6 +135,12 @@ text_line(struct buf *b, const struct log_record *r)
 		rc |= add_text_value(b, ev->event_type, ev->event_type_len);
 		rc |= buf_adds(b, " | bill status: ");
 		rc |= add_text_value(b, ev->bill_status, ev->bill_status_len);
+		/* Inline delivery says what became of it. */
+		if (r->reason != NULL) {
+			rc |= buf_adds(b, " | ");
+			rc |= add_text_value(b, r->reason,
+			    capped_len(r->reason));
+		}
 	} else {
 		rc |= buf_adds(b, r->health == HEALTH_METRICS ?
 		    "Metrics scrape " : r->health == HEALTH_CHECK ?

@@ -224,6 +224,15 @@ main(int argc, char *argv[])
 		(void)metrics_open(&metrics, cfg.metrics_dir,
 		    cfg.metrics_max_types);
 	}
+	if (store != NULL && cfg.inline_delivery &&
+	    inline_open(&sink, &cfg, store, err, sizeof(err), &ex) == -1) {
+		log_msg("%s", err);
+		if (sink.close != NULL)
+			sink.close(sink.ctx);
+		metrics_close(&metrics);
+		config_free(&cfg);
+		return ex;
+	}
 
 	if (addr != NULL)
 		rc = run_fcgi(&cfg, &sink, addr, -1);
@@ -247,6 +256,7 @@ main(int argc, char *argv[])
 			close(fd);
 		}
 	}
+	inline_close(&sink);
 	if (sink.close != NULL)
 		sink.close(sink.ctx);
 	metrics_close(&metrics);

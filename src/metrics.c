@@ -7,7 +7,7 @@
  * counters that every connector process of a pool, every CGI
  * invocation and nsps-deliver map shared:
  *
- *   METRICS_DIR/nsps-metrics.v2   (METRICS_DIR defaults to SPOOL_DIR)
+ *   METRICS_DIR/nsps-metrics.v3   (METRICS_DIR defaults to SPOOL_DIR)
  *
  * The file has a fixed layout (struct metrics_file) behind a magic and
  * version header.  It is created once, by whichever process comes
@@ -43,9 +43,9 @@
 
 #include "extern.h"
 
-#define METRICS_FILE		"nsps-metrics.v2"
+#define METRICS_FILE		"nsps-metrics.v3"
 #define METRICS_MAGIC		0x4d50534eU	/* "NSPM" */
-#define METRICS_VERSION		2
+#define METRICS_VERSION		3
 
 #define SLOT_FREE		0
 #define SLOT_CLAIMING		1	/* being named; not counted yet */
@@ -75,7 +75,8 @@ static const unsigned long long handler_bounds[] = {
 #define NHANDLER_BUCKETS (sizeof(handler_bounds) / sizeof(handler_bounds[0]))
 
 static const char *const result_names[DRESULT_COUNT] = {
-	"done", "retry", "failed", "stale", "ignored", "timeout", "held"
+	"done", "retry", "failed", "stale", "ignored", "timeout", "held",
+	"busy"
 };
 
 /* The states of nsps_queue_events, as QSTATE_* index them. */
@@ -113,6 +114,10 @@ struct metrics_file {
 	uint64_t	 queue[NQUEUE];
 	int64_t		 oldest_ms;		/* -1: nothing pending */
 	uint64_t	 blocked_keys;		/* applied unreadable */
+	/* the connector with DELIVERY=inline */
+	uint64_t	 inline_deliveries[DRESULT_COUNT];
+	uint64_t	 inline_bucket[NHANDLER_BUCKETS + 1];
+	uint64_t	 inline_sum_ms;
 	struct metrics_type types[METRICS_TYPES_CAP];
 };
 
@@ -339,6 +344,23 @@ metrics_store_failure(struct metrics *m)
 		add64(&m->f->store_failures, 1);
 }
 
+/* A result and, when a handler ran (ms >= 0), its run time. */
+static void
+count_delivery(uint64_t *results, uint64_t *bucket, uint64_t *sum,
+    enum delivery_result r, long long ms)
+{
+	size_t	 b;
+
+	add64(&results[r], 1);
+	if (ms < 0)
+		return;
+	for (b = 0; b < NHANDLER_BUCKETS && (unsigned long long)ms >
+	    handler_bounds[b]; b++)
+		continue;
+	add64(&bucket[b], 1);
+	add64(sum, (uint64_t)ms);
+}
+
 /*
  * One event handled by nsps-deliver: how it ended, and how long its
  * handler ran; ms < 0 when none ran (stale, ignored, no route).
@@ -347,18 +369,23 @@ void
 metrics_delivery(struct metrics *m, enum delivery_result r, long long ms)
 {
 	struct metrics_file *f;
-	size_t	 b;
 
 	if (m == NULL || (f = m->f) == NULL || r >= DRESULT_COUNT)
 		return;
-	add64(&f->deliveries[r], 1);
-	if (ms < 0)
+	count_delivery(f->deliveries, f->handler_bucket, &f->handler_sum_ms,
+	    r, ms);
+}
+
+/* The same for an event the connector delivered inline. */
+void
+metrics_inline(struct metrics *m, enum delivery_result r, long long ms)
+{
+	struct metrics_file *f;
+
+	if (m == NULL || (f = m->f) == NULL || r >= DRESULT_COUNT)
 		return;
-	for (b = 0; b < NHANDLER_BUCKETS && (unsigned long long)ms >
-	    handler_bounds[b]; b++)
-		continue;
-	add64(&f->handler_bucket[b], 1);
-	add64(&f->handler_sum_ms, (uint64_t)ms);
+	count_delivery(f->inline_deliveries, f->inline_bucket,
+	    &f->inline_sum_ms, r, ms);
 }
 
 /* The worker is alive (up) or has stopped. */
@@ -577,6 +604,7 @@ render_events(struct buf *b, const struct metrics_file *f)
 static int
 render_deliver(struct buf *b, const struct metrics_file *f, long long now)
 {
+	char		 label[64];
 	long long	 seen, oldest;
 	size_t		 i;
 	int		 rc;
@@ -588,10 +616,21 @@ render_deliver(struct buf *b, const struct metrics_file *f, long long now)
 	for (i = 0; i < DRESULT_COUNT; i++)
 		rc |= sample(b, "nsps_deliveries_total", "result",
 		    result_names[i], load64(&f->deliveries[i]));
+	/* The connector's inline deliveries: the same family, mode set. */
+	for (i = 0; i < DRESULT_COUNT; i++) {
+		snprintf(label, sizeof(label), "%s\",mode=\"inline",
+		    result_names[i]);
+		rc |= sample(b, "nsps_deliveries_total", "result", label,
+		    load64(&f->inline_deliveries[i]));
+	}
 	rc |= histogram(b, "nsps_handler_duration_seconds",
-	    "How long each handler attempt ran.", handler_bounds,
-	    NHANDLER_BUCKETS, f->handler_bucket, load64(&f->handler_sum_ms),
-	    1000);
+	    "How long each handler attempt of nsps-deliver ran.",
+	    handler_bounds, NHANDLER_BUCKETS, f->handler_bucket,
+	    load64(&f->handler_sum_ms), 1000);
+	rc |= histogram(b, "nsps_inline_handler_duration_seconds",
+	    "How long each handler the connector ran inline took.",
+	    handler_bounds, NHANDLER_BUCKETS, f->inline_bucket,
+	    load64(&f->inline_sum_ms), 1000);
 	rc |= family(b, "nsps_queue_events", "gauge",
 	    "Events in the spool by state, as nsps-deliver last counted them.");
 	for (i = 0; i < NQUEUE; i++)

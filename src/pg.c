@@ -128,6 +128,24 @@ static const char claim_sql[] =
     " (SELECT o.state = 'retry' AND o.lock_key IS NOT NULL "
     "  FROM nsps_event o WHERE o.event_id = u.event_id)";
 
+/*
+ * The connector's inline claim of one event by id, waiting or failed
+ * (NSPS sends a failed event again to have it tried again).  Setting
+ * lock_key reserves the key: while another event of it runs, or a
+ * retry holds it, the unique index refuses the update (23505).
+ */
+static const char claim_id_sql[] =
+    "UPDATE nsps_event u SET state = 'cur', "
+    " lock_key = CASE WHEN $1 THEN u.okey END, owner = $2, "
+    " lease_until = now() + $3 * interval '1 ms', "
+    " attempts = u.attempts + 1, first_at = coalesce(u.first_at, now()), "
+    " due_at = NULL WHERE u.event_id = $4 AND "
+    " u.state IN ('new', 'retry', 'failed') "
+    "RETURNING u.event_id, u.body, u.event_type, u.bill_status, "
+    " u.trace_id, u.request_id, u.okey, u.version_ns, u.created_ns, "
+    " u.attempts, (extract(epoch FROM u.first_at) * 1000)::bigint, "
+    " false";
+
 /* Leases run out: their events are due again, attempts kept. */
 static const char expire_sql[] =
     "UPDATE nsps_event SET state = 'retry', due_at = now(), "
@@ -701,7 +719,7 @@ claim_row(struct pg *pg, PGresult *res, struct delivery *d)
 	int		 rc;
 
 	memset(d, 0, sizeof(*d));
-	d->fd = -1;
+	d->fd = d->lock = -1;
 	snprintf(d->id, sizeof(d->id), "%s", pq.getvalue(res, 0, 0));
 	if ((body = pq.unescapeBytea((const unsigned char *)pq.getvalue(res, 0,
 	    1), &len)) == NULL)
@@ -727,6 +745,18 @@ claim_row(struct pg *pg, PGresult *res, struct delivery *d)
 }
 
 static void pg_release(void *, struct delivery *);
+
+/* Whether a failed statement was refused by a unique index. */
+static int
+unique_violation(const PGresult *res)
+{
+	const char	*state;
+
+	if (res == NULL ||
+	    (state = pq.resultErrorField(res, PG_DIAG_SQLSTATE)) == NULL)
+		return 0;
+	return strcmp(state, "23505") == 0;
+}
 
 static int
 pg_claim(void *ctx, long long now, int (*busy)(void *, const char *),
@@ -754,9 +784,7 @@ pg_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 		res = pg_params(pg, "claim", claim_sql, 3, v, NULL, NULL);
 		if (!ok(res)) {
 			/* Another worker took the key meanwhile: again. */
-			if (res != NULL && strcmp(pq.resultErrorField(res,
-			    PG_DIAG_SQLSTATE) ? pq.resultErrorField(res,
-			    PG_DIAG_SQLSTATE) : "", "23505") == 0) {
+			if (unique_violation(res)) {
 				pq.clear(res);
 				continue;
 			}
@@ -779,6 +807,58 @@ pg_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 			break;
 	}
 	return rc;
+}
+
+/*
+ * The connector's inline claim: the event of this id, once no other
+ * event of its key runs, polled until the deadline (monotonic ms).
+ */
+static int
+pg_claim_id(void *ctx, const char *id, long long deadline,
+    struct delivery *d)
+{
+	struct pg	*pg = ctx;
+	PGresult	*res;
+	const char	*v[4];
+	char		 lease[24];
+	int		 rows;
+
+	if (pg_connect(pg) == -1)
+		return -1;
+	/*
+	 * The lease outlives the run, which ends by the deadline; a
+	 * connector killed meanwhile holds the event no longer than it.
+	 */
+	snprintf(lease, sizeof(lease), "%lld",
+	    pg->cfg->inline_timeout_ms + INLINE_LEASE_MARGIN_MS);
+	v[0] = pg->cfg->order ? "true" : "false";
+	v[1] = pg->owner;
+	v[2] = lease;
+	v[3] = id;
+	for (;;) {
+		res = pg_params(pg, "claim", claim_id_sql, 4, v, NULL, NULL);
+		if (ok(res))
+			break;
+		if (!unique_violation(res)) {
+			pg->log("%s", pg->error);
+			pq.clear(res);
+			return -1;
+		}
+		pq.clear(res);
+		if (clock_ms(CLOCK_MONOTONIC) >= deadline)
+			return 2;
+		usleep(5000);
+	}
+	rows = pq.ntuples(res);
+	if (rows == 1 && claim_row(pg, res, d) == -1) {
+		held_add(pg, d->id);
+		pg_release(pg, d);
+		delivery_free(d);
+		rows = -1;
+	} else if (rows == 1)
+		held_add(pg, d->id);
+	pq.clear(res);
+	return rows;
 }
 
 static void
@@ -1150,6 +1230,7 @@ pg_queue_close(void *ctx)
 static const struct queue_ops pg_ops = {
 	.recover = pg_recover,
 	.claim = pg_claim,
+	.claim_id = pg_claim_id,
 	.started = pg_started,
 	.applied_get = pg_applied_get,
 	.applied_set = pg_applied_set,
@@ -1237,7 +1318,7 @@ pg_queue_open(struct queue *qu, struct config *cfg, unsigned int how,
 		r = (unsigned int)clock_ms(CLOCK_MONOTONIC);
 	snprintf(pg->owner, sizeof(pg->owner), "%s:%ld:%08x", host,
 	    (long)getpid(), r);
-	if (how & QUEUE_WORK) {
+	if (how & (QUEUE_WORK | QUEUE_INLINE)) {
 		if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
 			tmp = "/tmp";
 		snprintf(pg->tmpdir, sizeof(pg->tmpdir), "%s/nsps-deliver.XXXXXX",

@@ -50,10 +50,12 @@ delivery_free(struct delivery *d)
 {
 	if (d->fd != -1)
 		close(d->fd);
+	if (d->lock != -1)
+		close(d->lock);
 	free(d->type);
 	free(d->bill_status);
 	free(d->trace_id);
 	free(d->request_id);
 	memset(d, 0, sizeof(*d));
-	d->fd = -1;
+	d->fd = d->lock = -1;
 }

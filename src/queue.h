@@ -39,6 +39,13 @@ struct sink {
 	 */
 	const char	*(*error)(const void *, int *);
 	void		(*close)(void *);
+	/*
+	 * Optional, DELIVERY=inline: delivers the event just stored (or a
+	 * duplicate not yet done) and answers from the outcome.
+	 */
+	void		(*deliver)(void *, const struct event *, int,
+			    struct response *);
+	void		*deliver_ctx;
 };
 
 /*
@@ -66,6 +73,8 @@ struct delivery {
 	 * not recorded: until it is, no other event of its key runs.
 	 */
 	int		 hold;
+	/* Its key's lock, held until delivery_free(); -1: none. */
+	int		 lock;
 };
 
 /* The newest version applied (handler exit 0) for a key. */
@@ -112,6 +121,14 @@ struct queue_ops {
 	 */
 	int	  (*claim)(void *, long long, int (*)(void *, const char *),
 		    void *, struct delivery *);
+	/*
+	 * The connector's inline delivery: claims the event of this id
+	 * once its key is free, waiting for it until the monotonic ms
+	 * given.  1 claimed; 0 not waiting (done, or another has it);
+	 * 2 its key stayed busy; -1 the store failed.
+	 */
+	int	  (*claim_id)(void *, const char *, long long,
+		    struct delivery *);
 	/* Its handler runs as pid, started at the given boot tick. */
 	void	  (*started)(void *, struct delivery *, pid_t,
 		    unsigned long long);
@@ -165,6 +182,7 @@ struct queue {
 
 #define QUEUE_WORK		0x1	/* claim events: take the lock */
 #define QUEUE_WATCH		0x2	/* be told of new events */
+#define QUEUE_INLINE		0x4	/* the connector's claims by id */
 
 /* A store, as both programs see it. */
 struct store {

@@ -72,18 +72,30 @@ int
 response_error_body(struct buf *body, int status, const char *error,
     const char *details)
 {
+	return response_body(body, status, NULL, error, NULL, details);
+}
+
+/* The same, with message and type overridden when not NULL. */
+int
+response_body(struct buf *body, int status, const char *message,
+    const char *error, const char *type, const char *details)
+{
 	const struct answer *a = answer_for(status);
 
 	body->len = 0;
+	if (message == NULL)
+		message = a->message;
+	if (type == NULL)
+		type = a->type;
 	if (buf_adds(body, "{\"message\":") == -1 ||
-	    buf_add_json_string(body, a->message, strlen(a->message)) == -1 ||
+	    buf_add_json_string(body, message, strlen(message)) == -1 ||
 	    buf_adds(body, ",\"error\":") == -1)
 		return -1;
 	if (error == NULL)
 		error = a->error;
 	if (buf_add_json_string(body, error, strlen(error)) == -1 ||
 	    buf_adds(body, ",\"type\":\"") == -1 ||
-	    buf_adds(body, a->type) == -1 || buf_addc(body, '"') == -1)
+	    buf_adds(body, type) == -1 || buf_addc(body, '"') == -1)
 		return -1;
 	if (details != NULL && (buf_adds(body, ",\"details\":") == -1 ||
 	    buf_adds(body, details) == -1))

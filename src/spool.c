@@ -73,7 +73,7 @@
 
 const char *const spool_dirs[SPOOL_NDIRS] = {
 	"tmp", "ids", "meta", "new", "cur", "retry", "done", "failed",
-	"status", "applied"
+	"status", "applied", "locks"
 };
 
 static int

@@ -26,6 +26,7 @@ enum spool_dir {
 	SPOOL_FAILED,
 	SPOOL_STATUS,
 	SPOOL_APPLIED,
+	SPOOL_LOCKS,
 	SPOOL_NDIRS
 };
 extern const char *const spool_dirs[SPOOL_NDIRS];
@@ -88,6 +89,9 @@ struct spool_queue {
 	int		 fresh_dirty;	/* read new/ again */
 	int		 ifd;		/* inotify on new/ */
 	int		 lock;
+	/* The key lock a claim in progress holds, and its key. */
+	int		 claim_lock;
+	char		 claim_key[ORDER_KEY_MAX + 1];
 	const struct config *cfg;	/* ORDER's paths */
 	void		(*log)(const char *, ...)
 			    __attribute__((__format__(__printf__, 1, 2)));

@@ -404,7 +404,7 @@ begin(struct spool_queue *q, const char *id, struct delivery *d)
 	struct status	 st;
 
 	memset(d, 0, sizeof(*d));
-	d->fd = -1;
+	d->fd = d->lock = -1;
 	snprintf(d->id, sizeof(d->id), "%s", id);
 	status_read(q, id, &st);
 	st.pid = st.pid_start = 0;
@@ -522,6 +522,62 @@ fresh_reread(struct spool_queue *q)
 	list_free(&old);
 }
 
+/*
+ * locks/<key>, locked while an event of the key is decided, run and
+ * recorded: by nsps-deliver and by each connector delivering inline, so
+ * that one handler runs per key at a time on the spool.  A POSIX record
+ * lock, as deliver.lock: a forked handler never holds it, and it goes
+ * with its process however that dies.  Returns the locked fd, or -1
+ * with errno EAGAIN when another process holds it.
+ */
+static int
+key_lock(struct spool_queue *q, const char *key)
+{
+	struct flock	 fl;
+	int		 fd, e;
+
+	if ((fd = openat(q->sp.fd[SPOOL_LOCKS], key, O_RDWR | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_SETLK, &fl) == -1) {
+		e = errno == EACCES ? EAGAIN : errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+claim_unlock(struct spool_queue *q)
+{
+	if (q->claim_lock != -1)
+		close(q->claim_lock);
+	q->claim_lock = -1;
+}
+
+/*
+ * The claim in progress takes its candidate's key lock; one it held for
+ * another key is let go.  Returns 0, or -1 when the key is busy.
+ */
+static int
+claim_lock(struct spool_queue *q, const char *key)
+{
+	if (q->claim_lock != -1 && strcmp(q->claim_key, key) == 0)
+		return 0;
+	claim_unlock(q);
+	if ((q->claim_lock = key_lock(q, key)) == -1) {
+		if (errno != EAGAIN)
+			q->log("locks/%s: %s", key, strerror(errno));
+		return -1;
+	}
+	snprintf(q->claim_key, sizeof(q->claim_key), "%s", key);
+	return 0;
+}
+
 /* A claim's candidate: an entry of a list and the folder it is in. */
 struct pick {
 	struct id_list	*l;
@@ -561,7 +617,7 @@ first_free(struct spool_queue *q, struct id_list *l, int folder,
 		if (!e->parsed)
 			continue;
 		if (e->okey == NULL || ((busy == NULL || !busy(arg, e->okey)) &&
-		    !key_held(q, e))) {
+		    !key_held(q, e) && claim_lock(q, e->okey) == 0)) {
 			p->l = l;
 			p->i = i;
 			p->folder = folder;
@@ -614,6 +670,20 @@ list_take(struct id_list *l, size_t i)
 	return &l->e[l->next++];
 }
 
+/* What a claimed entry knows of its order goes to its delivery. */
+static void
+entry_to(const struct id_entry *e, struct delivery *d)
+{
+	if (e->okey != NULL) {
+		snprintf(d->key, sizeof(d->key), "%s", e->okey);
+		d->version = e->version;
+	}
+	if (e->why != NULL)
+		snprintf(d->order_error, sizeof(d->order_error), "%s",
+		    e->why);
+	d->hold = e->hold;
+}
+
 /*
  * The next due event whose key busy() does not name, claimed into
  * cur/: 1, or 0 when there is none.  New events before due retries,
@@ -638,8 +708,10 @@ spool_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 	for (;;) {
 		if (!first_free(q, &q->fresh, SPOOL_NEW, LLONG_MAX, busy, arg,
 		    &p) && !first_free(q, &q->retries, SPOOL_RETRY, now, busy,
-		    arg, &p))
+		    arg, &p)) {
+			claim_unlock(q);
 			return 0;
+		}
 		if (p.l->e[p.i].okey != NULL && p.l->e[p.i].why == NULL) {
 			newest_of_key(q, &q->fresh, SPOOL_NEW, LLONG_MAX, &p);
 			newest_of_key(q, &q->retries, SPOOL_RETRY, now, &p);
@@ -647,17 +719,79 @@ spool_claim(void *ctx, long long now, int (*busy)(void *, const char *),
 		e = list_take(p.l, p.i);
 		if (move(q, p.folder, SPOOL_CUR, e->id) == 0 &&
 		    begin(q, e->id, d) == 0) {
+			entry_to(e, d);
 			if (e->okey != NULL) {
-				snprintf(d->key, sizeof(d->key), "%s", e->okey);
-				d->version = e->version;
+				d->lock = q->claim_lock;
+				q->claim_lock = -1;
 			}
-			if (e->why != NULL)
-				snprintf(d->order_error, sizeof(d->order_error),
-				    "%s", e->why);
-			d->hold = e->hold;
 			return 1;
 		}
 	}
+}
+
+/*
+ * Where an event of this id waits for a claim by id: new/, retry/, or
+ * failed/ (NSPS sends a failed event again to have it tried again).
+ * -1 when in none.
+ */
+static int
+waiting_in(struct spool_queue *q, const char *id)
+{
+	static const int folders[] = { SPOOL_NEW, SPOOL_RETRY, SPOOL_FAILED };
+	struct stat	 st;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(folders) / sizeof(folders[0]); i++)
+		if (fstatat(q->sp.fd[folders[i]], id, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			return folders[i];
+	return -1;
+}
+
+/*
+ * The connector's inline claim: the event of this id, once its key's
+ * lock is free (polled, as F_SETLKW cannot time out), into cur/.
+ */
+static int
+spool_claim_id(void *ctx, const char *id, long long deadline,
+    struct delivery *d)
+{
+	struct spool_queue *q = ctx;
+	struct id_entry	 e;
+	int		 from, lock = -1, rc = 0;
+
+	if ((from = waiting_in(q, id)) == -1)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	e.id = (char *)id;
+	entry_order(q, from, &e);
+	if (!e.parsed)
+		return 0;
+	while (e.okey != NULL && (lock = key_lock(q, e.okey)) == -1) {
+		if (errno != EAGAIN) {
+			q->log("locks/%s: %s", e.okey, strerror(errno));
+			rc = -1;
+			goto out;
+		}
+		if (clock_ms(CLOCK_MONOTONIC) >= deadline) {
+			rc = 2;
+			goto out;
+		}
+		usleep(2000);
+	}
+	/* Gone meanwhile: nsps-deliver, or another connector, has it. */
+	if (move(q, from, SPOOL_CUR, id) == -1 || begin(q, id, d) == -1) {
+		if (lock != -1)
+			close(lock);
+		goto out;
+	}
+	entry_to(&e, d);
+	d->lock = lock;
+	rc = 1;
+out:
+	free(e.okey);
+	free(e.why);
+	return rc;
 }
 
 /* Records the handler's pid and start, for a later worker's recovery. */
@@ -940,11 +1074,27 @@ recover_cur(struct spool_queue *q, int folder, const char *id, void *arg)
 	struct orphan_fn *o = arg;
 	struct status	 st;
 
-	(void)folder;
+	struct id_entry	 e;
+	int		 lock = -1;
+
+	/* A connector delivering it inline holds its key: it is not ours. */
+	memset(&e, 0, sizeof(e));
+	e.id = (char *)id;
+	entry_order(q, folder, &e);
+	if (e.okey != NULL && (lock = key_lock(q, e.okey)) == -1 &&
+	    errno == EAGAIN) {
+		free(e.okey);
+		free(e.why);
+		return 0;
+	}
 	status_read(q, id, &st);
 	if (st.pid > 0 && st.pid <= INT_MAX && o->fn != NULL)
 		o->fn((pid_t)st.pid, (unsigned long long)st.pid_start);
 	(void)move(q, SPOOL_CUR, SPOOL_NEW, id);
+	if (lock != -1)
+		close(lock);
+	free(e.okey);
+	free(e.why);
 	return 0;
 }
 
@@ -1246,6 +1396,7 @@ spool_queue_close(void *ctx)
 		close(q->ifd);
 	if (q->lock != -1)
 		close(q->lock);
+	claim_unlock(q);
 	spool_close(&q->sp);
 	free(q);
 }
@@ -1253,6 +1404,7 @@ spool_queue_close(void *ctx)
 static const struct queue_ops spool_queue_ops = {
 	.recover = spool_recover,
 	.claim = spool_claim,
+	.claim_id = spool_claim_id,
 	.started = spool_started,
 	.applied_get = spool_applied_get,
 	.applied_set = spool_applied_set,
@@ -1317,7 +1469,7 @@ spool_queue_open(struct spool_queue *q, struct queue *qu, const char *path,
 	char	 newdir[MAX_PATH_LEN + 8];
 
 	memset(q, 0, sizeof(*q));
-	q->ifd = q->lock = -1;
+	q->ifd = q->lock = q->claim_lock = -1;
 	q->fresh_dirty = 1;
 	q->log = log;
 	qu->ops = &spool_queue_ops;

@@ -46,3 +46,20 @@ CONTRIB=$TESTS_DIR/../contrib
 		grep -qF -- "$d" <<<"$ex" || fail_with "EXAMPLES lack $d" || return 1
 	done
 }
+
+@test "man: every setting the connector reads, in config.c's table, is in ENVIRONMENT" {
+	local env names name
+	env=$(sed -n '/^\.Sh ENVIRONMENT/,/^\.Sh FILES/p' "$MAN")
+	# An entry of the table and its next line: who reads it may wrap.
+	names=$(awk '/^\t\[S_[A-Z_]+\] = \{/ {
+		line = $0; getline more; line = line more
+		if (line ~ /FOR_CONNECTOR|FOR_INLINE/) {
+			sub(/^[^"]*"/, "", line); sub(/".*/, "", line); print line
+		}
+	}' "$TESTS_DIR/../src/config.c")
+	[ "$(wc -w <<<"$names")" -ge 20 ] || fail_with "names: $names" || return 1
+	for name in $names; do
+		grep -qw -- "$name" <<<"$env" ||
+		    fail_with "ENVIRONMENT lacks $name" || return 1
+	done
+}

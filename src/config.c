@@ -130,6 +130,7 @@ static const struct setting_def settings[SETTING_COUNT] = {
 /* Where the values come from, and what they parsed to. */
 struct sources {
 	const struct options *opts;
+	unsigned int	 program;	/* opts->program, and FOR_INLINE */
 	char		*file_value[SETTING_COUNT];	/* NSPS_ENV_FILE */
 	const char	*value[SETTING_COUNT];		/* the winners */
 	unsigned long long num[SETTING_COUNT];		/* sizes and such */
@@ -482,7 +483,7 @@ resolve(struct config *cfg, struct sources *src)
 
 	for (k = 0; k < SETTING_COUNT; k++) {
 		d = &settings[k];
-		if ((d->program & src->opts->program) == 0)
+		if ((d->program & src->program) == 0)
 			continue;
 		if ((v = winner(src, k)) == NULL)
 			v = d->def;
@@ -992,14 +993,12 @@ delivery_mode(struct config *cfg, struct sources *src, unsigned int *prog)
 static int
 load_settings(struct config *cfg, struct sources *src)
 {
-	struct options	 opts = *src->opts;
-	unsigned int	 prog = opts.program;
+	unsigned int	 prog = src->program;
 	const char	*v;
 
 	if (delivery_mode(cfg, src, &prog) == -1)
 		return -1;
-	opts.program = prog;
-	src->opts = &opts;
+	src->program = prog;
 	if (resolve(cfg, src) == -1)
 		return -1;
 	if ((prog & FOR_CONNECTOR) && load_connector(cfg, src) == -1)
@@ -1040,6 +1039,7 @@ config_load(struct config *cfg, const struct options *opts)
 	memset(cfg, 0, sizeof(*cfg));
 	memset(&src, 0, sizeof(src));
 	src.opts = opts;
+	src.program = opts->program;
 	envfile = nonempty(opts->env_file);
 	if (envfile == NULL)
 		envfile = nonempty(getenv("NSPS_ENV_FILE"));

@@ -125,6 +125,13 @@ static const struct setting_def settings[SETTING_COUNT] = {
 	    "10s", 100, 60 * 1000 },
 	[S_INLINE_FALLBACK] = { "INLINE_FALLBACK", KIND_WORD, FOR_INLINE,
 	    "queue", 0, 0 },
+	/* The spool's write-ahead log: see wal.c. */
+	[S_SPOOL_WAL] = { "SPOOL_WAL", KIND_WORD, FOR_CONNECTOR, "off",
+	    0, 0 },
+	[S_SPOOL_WAL_SIZE] = { "SPOOL_WAL_SIZE", KIND_SIZE, FOR_CONNECTOR,
+	    "16777216", 65536, 1073741824 },
+	[S_WAL_CHECKPOINT] = { "WAL_CHECKPOINT", KIND_DURATION, FOR_DELIVER,
+	    "5s", 100, 3600 * 1000 },
 };
 
 /* Where the values come from, and what they parsed to. */
@@ -948,6 +955,28 @@ load_order(struct config *cfg, const struct sources *src)
 	    strlen(v));
 }
 
+/* SPOOL_WAL and its segment size: the connector's; a spool's only. */
+static int
+load_wal(struct config *cfg, const struct sources *src)
+{
+	const char	*v = src->value[S_SPOOL_WAL];
+
+	cfg->wal_checkpoint_ms = (long long)src->num[S_WAL_CHECKPOINT];
+	if (v == NULL)
+		return 0;
+	if (strcmp(v, "on") == 0)
+		cfg->spool_wal = 1;
+	else if (strcmp(v, "off") != 0)
+		return fail(cfg, "SPOOL_WAL: '%s' is neither on nor off", v);
+	cfg->spool_wal_size = src->num[S_SPOOL_WAL_SIZE];
+	if (cfg->spool_wal_size % 4096 != 0)
+		return fail(cfg, "SPOOL_WAL_SIZE: %zu is not a multiple of "
+		    "4096", cfg->spool_wal_size);
+	if (cfg->spool_wal && cfg->spool_dir == NULL)
+		return fail(cfg, "SPOOL_WAL: on needs SPOOL_DIR");
+	return 0;
+}
+
 /* The store: a spool or PostgreSQL, not both. */
 static int
 load_store(struct config *cfg, const struct sources *src)
@@ -957,6 +986,8 @@ load_store(struct config *cfg, const struct sources *src)
 	if ((v = src->value[S_SPOOL_DIR]) != NULL &&
 	    (cfg->spool_dir = strdup(v)) == NULL)
 		return fail(cfg, "SPOOL_DIR: %s", strerror(errno));
+	if (load_wal(cfg, src) == -1)
+		return -1;
 	if ((v = src->value[S_DATABASE_URL]) == NULL)
 		return 0;
 	if (cfg->spool_dir != NULL)

@@ -741,7 +741,18 @@ publish(struct worker *w, int up)
 	    1u << QSTATE_CUR | 1u << QSTATE_RETRY | 1u << QSTATE_FAILED) == 0)
 		metrics_queue(w->metrics, c);
 	metrics_blocked(w->metrics, w->nblocked);
+	if (w->has_log)
+		metrics_log(w->metrics, &w->log);
 	metrics_worker(w->metrics, up);
+}
+
+/* The store's checkpoint (the spool's log), every WAL_CHECKPOINT. */
+static void
+checkpoint(struct worker *w)
+{
+	if (w->q->ops->checkpoint != NULL &&
+	    w->q->ops->checkpoint(w->q->ctx, &w->log) != 0)
+		w->has_log = 1;
 }
 
 /*
@@ -755,11 +766,13 @@ worker_run(struct worker *w, int once)
 	const struct queue_ops *ops = w->q->ops;
 	struct pollfd	 pfd[MAX_JOBS + 2];
 	struct delivery	 d;
-	long long	 next_prune, next_publish, wake_at;
+	long long	 next_prune, next_publish, next_checkpoint, wake_at;
 	size_t		 i, n;
 	int		 drained;
 
 	ops->recover(w->q->ctx, kill_orphan);
+	checkpoint(w);
+	next_checkpoint = clock_ms(CLOCK_MONOTONIC) + w->cfg->wal_checkpoint_ms;
 	ops->prune(w->q->ctx, clock_ms(CLOCK_REALTIME) - w->cfg->retention_ms);
 	next_prune = clock_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
 	publish(w, 1);
@@ -789,6 +802,8 @@ worker_run(struct worker *w, int once)
 		}
 		wake_at = w->metrics != NULL && next_publish < next_prune ?
 		    next_publish : next_prune;
+		if (ops->checkpoint != NULL && next_checkpoint < wake_at)
+			wake_at = next_checkpoint;
 		if (poll(pfd, n, poll_timeout(w, wake_at)) == -1 &&
 		    errno != EINTR) {
 			dlog("poll: %s", strerror(errno));
@@ -811,6 +826,11 @@ worker_run(struct worker *w, int once)
 			    w->cfg->retention_ms);
 			next_prune = clock_ms(CLOCK_MONOTONIC) + PRUNE_EVERY_MS;
 			ops->rescan(w->q->ctx);
+		}
+		if (clock_ms(CLOCK_MONOTONIC) >= next_checkpoint) {
+			checkpoint(w);
+			next_checkpoint = clock_ms(CLOCK_MONOTONIC) +
+			    w->cfg->wal_checkpoint_ms;
 		}
 		if (clock_ms(CLOCK_MONOTONIC) >= next_publish) {
 			publish(w, 1);

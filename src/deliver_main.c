@@ -26,8 +26,10 @@ usage(FILE *fp)
 	    "[-j jobs] [-r routesfile]\n"
 	    "                    [-t timeout] [-- handler [arg ...]]\n"
 	    "       %s --stats [-d spooldir]\n"
+	    "       %s --checkpoint [-d spooldir]\n"
 	    "       %s --requeue-failed [-d spooldir]\n"
-	    "       %s --migrate [-e envfile]\n", DPROG, DPROG, DPROG, DPROG);
+	    "       %s --migrate [-e envfile]\n", DPROG, DPROG, DPROG, DPROG,
+	    DPROG);
 }
 
 /* A key --stats names as blocked: {"key":..., "reason":...}. */
@@ -81,6 +83,8 @@ print_stats(const struct config *cfg, const struct store *store,
 	    q->ops->blocked(q->ctx, add_blocked, &b) == -1)
 		bad = 1;
 	buf_addc(&b, ']');
+	if (store->stats_tail != NULL && store->stats_tail(cfg, &b) == -1)
+		bad = 1;
 	if (!bad && buf_adds(&b, "}\n") == 0 &&
 	    write_all(STDOUT_FILENO, b.data, b.len) == 0)
 		rc = 0;
@@ -113,6 +117,26 @@ start_worker(struct worker *w, const struct config *cfg, int once)
 	return rc;
 }
 
+/*
+ * --checkpoint: the spool's log recovered where no connector owns it,
+ * and checkpointed (see wal.c); then --stats.  Before a backup, say.
+ */
+static int
+run_checkpoint(struct config *cfg, const struct store *store,
+    struct queue *q)
+{
+	struct log_stats ls;
+
+	memset(&ls, 0, sizeof(ls));
+	if (q->ops->checkpoint == NULL) {
+		dlog("--checkpoint: the %s store has no log", store->name);
+		return 1;
+	}
+	if (q->ops->checkpoint(q->ctx, &ls) == -1)
+		return 1;
+	return print_stats(cfg, store, q);
+}
+
 /* The one-shot commands and the worker, on one queue. */
 static int
 run(struct config *cfg, const struct store *store, struct queue *q, int once,
@@ -122,7 +146,9 @@ run(struct config *cfg, const struct store *store, struct queue *q, int once,
 	size_t		 n = 0;
 	int		 rc;
 
-	if (stats)
+	if (stats == 2)
+		rc = run_checkpoint(cfg, store, q);
+	else if (stats)
 		rc = print_stats(cfg, store, q);
 	else if (requeue) {
 		rc = q->ops->requeue_failed(q->ctx, &n) == -1;
@@ -157,6 +183,7 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "once", no_argument, NULL, 'o' },
 		{ "stats", no_argument, NULL, 'S' },
+		{ "checkpoint", no_argument, NULL, 'C' },
 		{ "requeue-failed", no_argument, NULL, 'R' },
 		{ "migrate", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
@@ -200,6 +227,9 @@ main(int argc, char *argv[])
 		case 'S':
 			stats = 1;
 			break;
+		case 'C':
+			stats = 2;
+			break;
 		case 'R':
 			requeue = 1;
 			break;
@@ -216,7 +246,7 @@ main(int argc, char *argv[])
 	}
 	if (optind < argc)
 		opts.handler = argv + optind;
-	if (stats + requeue + once + migrate > 1) {
+	if ((stats != 0) + requeue + once + migrate > 1) {
 		usage(stderr);
 		return EX_USAGE_CODE;
 	}

@@ -120,6 +120,9 @@ enum setting {
 	S_DELIVERY,
 	S_INLINE_TIMEOUT,
 	S_INLINE_FALLBACK,
+	S_SPOOL_WAL,
+	S_SPOOL_WAL_SIZE,
+	S_WAL_CHECKPOINT,
 	SETTING_COUNT
 };
 
@@ -162,6 +165,9 @@ struct config {
 	size_t		 max_body;
 	enum log_format	 log_format;
 	char		*spool_dir;		/* NULL: no spool */
+	int		 spool_wal;		/* SPOOL_WAL=on */
+	size_t		 spool_wal_size;	/* bytes a segment */
+	long long	 wal_checkpoint_ms;	/* nsps-deliver's */
 	char		*metrics_path;
 	size_t		 metrics_path_len;
 	char		*metrics_dir;		/* NULL: no counters */
@@ -411,6 +417,8 @@ struct worker {
 	/* Keys whose applied version could not be read, logged once. */
 	char		 blocked[MAX_BLOCKED][ORDER_KEY_MAX + 1];
 	size_t		 nblocked;
+	struct log_stats log;		/* the spool's log, at the last checkpoint */
+	int		 has_log;
 };
 
 /* inline.c: DELIVERY=inline, the connector's own delivery. */
@@ -488,6 +496,7 @@ void	 metrics_inline(struct metrics *, enum delivery_result, long long);
 void	 metrics_worker(struct metrics *, int);
 void	 metrics_queue(struct metrics *, const struct queue_count *);
 void	 metrics_blocked(struct metrics *, size_t);
+void	 metrics_log(struct metrics *, const struct log_stats *);
 enum delivery_result metrics_result(enum outcome, int);
 int	 metrics_render(const struct metrics *, struct buf *);
 

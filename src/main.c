@@ -122,6 +122,8 @@ run_fcgi(const struct config *cfg, const struct sink *sink, const char *addr,
 		log_msg("%s", why);
 		return ex;
 	}
+	if (sink->serving != NULL)
+		sink->serving(sink->ctx);
 	return serve_fcgi(cfg, sink, addr, fd);
 }
 

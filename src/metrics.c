@@ -7,7 +7,7 @@
  * counters that every connector process of a pool, every CGI
  * invocation and nsps-deliver map shared:
  *
- *   METRICS_DIR/nsps-metrics.v3   (METRICS_DIR defaults to SPOOL_DIR)
+ *   METRICS_DIR/nsps-metrics.v4   (METRICS_DIR defaults to SPOOL_DIR)
  *
  * The file has a fixed layout (struct metrics_file) behind a magic and
  * version header.  It is created once, by whichever process comes
@@ -43,9 +43,9 @@
 
 #include "extern.h"
 
-#define METRICS_FILE		"nsps-metrics.v3"
+#define METRICS_FILE		"nsps-metrics.v4"
 #define METRICS_MAGIC		0x4d50534eU	/* "NSPM" */
-#define METRICS_VERSION		3
+#define METRICS_VERSION		4
 
 #define SLOT_FREE		0
 #define SLOT_CLAIMING		1	/* being named; not counted yet */
@@ -118,6 +118,12 @@ struct metrics_file {
 	uint64_t	 inline_deliveries[DRESULT_COUNT];
 	uint64_t	 inline_bucket[NHANDLER_BUCKETS + 1];
 	uint64_t	 inline_sum_ms;
+	/* nsps-deliver: the spool's write-ahead log */
+	int64_t		 log_ms;		/* when set; 0: no log */
+	int64_t		 log_checkpoint_ms;	/* the last good one */
+	uint64_t	 log_size;
+	uint64_t	 log_pending;
+	uint64_t	 log_pending_bytes;
 	struct metrics_type types[METRICS_TYPES_CAP];
 };
 
@@ -421,6 +427,25 @@ metrics_queue(struct metrics *m, const struct queue_count *c)
 	    __ATOMIC_RELAXED);
 }
 
+/* The spool's log, as the worker's last checkpoint left it. */
+void
+metrics_log(struct metrics *m, const struct log_stats *ls)
+{
+	struct metrics_file *f;
+
+	if (m == NULL || (f = m->f) == NULL)
+		return;
+	__atomic_store_n(&f->log_size, (uint64_t)ls->size, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->log_pending, (uint64_t)ls->pending,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&f->log_pending_bytes, (uint64_t)ls->pending_bytes,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&f->log_checkpoint_ms, ls->checkpoint_ms,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&f->log_ms, clock_ms(CLOCK_REALTIME),
+	    __ATOMIC_RELAXED);
+}
+
 /* How many keys wait for their applied version to be repaired. */
 void
 metrics_blocked(struct metrics *m, size_t n)
@@ -601,6 +626,37 @@ render_events(struct buf *b, const struct metrics_file *f)
 	return rc;
 }
 
+/* The spool's log (SPOOL_WAL), as nsps-deliver last saw it. */
+static int
+render_log(struct buf *b, const struct metrics_file *f, long long now)
+{
+	long long	 set, last;
+	int		 rc;
+
+	set = __atomic_load_n(&f->log_ms, __ATOMIC_RELAXED);
+	last = __atomic_load_n(&f->log_checkpoint_ms, __ATOMIC_RELAXED);
+	rc = family(b, "nsps_wal_size_bytes", "gauge",
+	    "Bytes of the spool's write-ahead log, all segments; 0 without "
+	    "one.");
+	rc |= sample(b, "nsps_wal_size_bytes", NULL, NULL,
+	    set > 0 ? load64(&f->log_size) : 0);
+	rc |= family(b, "nsps_wal_pending_records", "gauge",
+	    "Records of the write-ahead log not yet covered by a checkpoint.");
+	rc |= sample(b, "nsps_wal_pending_records", NULL, NULL,
+	    set > 0 ? load64(&f->log_pending) : 0);
+	rc |= family(b, "nsps_wal_pending_bytes", "gauge",
+	    "Bytes of those records: what recovery would read.");
+	rc |= sample(b, "nsps_wal_pending_bytes", NULL, NULL,
+	    set > 0 ? load64(&f->log_pending_bytes) : 0);
+	rc |= family(b, "nsps_wal_checkpoint_age_seconds", "gauge",
+	    "Time since nsps-deliver's last good checkpoint of the log; 0 "
+	    "without a log.");
+	rc |= seconds(b, "nsps_wal_checkpoint_age_seconds",
+	    set > 0 && now > last ? (unsigned long long)(now - last) : 0,
+	    1000);
+	return rc;
+}
+
 static int
 render_deliver(struct buf *b, const struct metrics_file *f, long long now)
 {
@@ -648,6 +704,7 @@ render_deliver(struct buf *b, const struct metrics_file *f, long long now)
 	    "wait until it is repaired (nsps-deliver --stats names them).");
 	rc |= sample(b, "nsps_order_blocked_keys", NULL, NULL,
 	    load64(&f->blocked_keys));
+	rc |= render_log(b, f, now);
 	seen = __atomic_load_n(&f->worker_seen_ms, __ATOMIC_RELAXED);
 	rc |= family(b, "nsps_worker_up", "gauge",
 	    "1 while nsps-deliver runs and was heard from lately.");

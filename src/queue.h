@@ -46,6 +46,12 @@ struct sink {
 	void		(*deliver)(void *, const struct event *, int,
 			    struct response *);
 	void		*deliver_ctx;
+	/*
+	 * Optional: this process will store many events (FastCGI), so
+	 * the store may use what a one-request process cannot (the
+	 * spool's write-ahead log).
+	 */
+	void		(*serving)(void *);
 };
 
 /*
@@ -106,6 +112,15 @@ enum queue_state {
 struct queue_count {
 	size_t		 count;
 	long long	 oldest_ms;	/* arrival, wall clock; -1: none */
+};
+
+/* The spool's write-ahead log after a checkpoint, for the metrics. */
+struct log_stats {
+	size_t		 segments;
+	unsigned long long size;	/* bytes, all segments */
+	size_t		 pending;	/* records not yet checkpointed */
+	unsigned long long pending_bytes;
+	long long	 checkpoint_ms;	/* the last one that succeeded */
 };
 
 struct queue_ops {
@@ -173,6 +188,12 @@ struct queue_ops {
 	 */
 	int	  (*blocked)(void *, void (*)(void *, const char *,
 		    const char *), void *);
+	/*
+	 * Optional: the store's checkpoint (the spool's log), run every
+	 * WAL_CHECKPOINT; 1 and what the log holds after it, 0 when the
+	 * store has no log, -1 when it failed.
+	 */
+	int	  (*checkpoint)(void *, struct log_stats *);
 };
 
 struct queue {
@@ -211,6 +232,8 @@ struct store {
 			    int *);
 	/* The first member of --stats' object: which store. */
 	int		(*stats_head)(const struct config *, struct buf *);
+	/* Optional: more members, after the states (the spool's log). */
+	int		(*stats_tail)(const struct config *, struct buf *);
 };
 
 extern const struct store store_spool, store_pg;

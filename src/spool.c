@@ -99,6 +99,8 @@ spool_open(struct spool *sp, const char *path)
 	for (i = 0; i < SPOOL_NDIRS; i++)
 		sp->fd[i] = -1;
 	sp->root = -1;
+	sp->wal.dir = sp->wal.fd = -1;
+	sp->log = log_msg;
 	sp->pid = getpid();
 	snprintf(sp->path, sizeof(sp->path), "%s", path);
 	if ((sp->root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
@@ -136,6 +138,8 @@ spool_close(struct spool *sp)
 	sp->root = -1;
 	for (i = 0; i < SPOOL_NDIRS; i++)
 		sp->fd[i] = -1;
+	if (sp->wal.dir != -1)
+		wal_close(&sp->wal);
 	buf_free(&sp->meta);
 }
 
@@ -147,11 +151,11 @@ failed(char *why, size_t whylen, const char *what, int err)
 }
 
 /*
- * Creates dir/name exclusively and writes data to disk: the metadata
- * file, where the body's attribute cannot carry it.
+ * Creates dir/name exclusively and writes data (to disk, with sync):
+ * the metadata file, where the body's attribute cannot carry it.
  */
 static int
-write_file(int dir, const char *name, const char *data, size_t len)
+write_file(int dir, const char *name, const char *data, size_t len, int sync)
 {
 	int	 fd, save;
 
@@ -159,7 +163,7 @@ write_file(int dir, const char *name, const char *data, size_t len)
 	    O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
-	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+	if (write_all(fd, data, len) == -1 || (sync && fsync(fd) == -1)) {
 		save = errno != 0 ? errno : EIO;
 		close(fd);
 		unlinkat(dir, name, 0);
@@ -219,15 +223,15 @@ body_link(struct spool *sp, int fd, int named, const char *bname, int dir,
 }
 
 /*
- * Writes the body with its metadata in the extended attribute and makes
- * both durable; *sidecar says when the attribute could not be set and
- * the metadata needs a file, and then the body is named in tmp/ too, so
- * that recovery finds the two side by side.  Returns the open file for
- * the gate to link, or -1 with nothing left behind.
+ * Writes the body with its metadata in the extended attribute, and
+ * with sync makes both durable; *sidecar says when the attribute could
+ * not be set and the metadata needs a file, and then the body is named
+ * in tmp/ too, so that recovery finds the two side by side.  Returns
+ * the open file for the gate to link, or -1 with nothing left behind.
  */
 static int
 body_write(struct spool *sp, const char *bname, const char *data,
-    size_t len, int *named, int *sidecar)
+    size_t len, int sync, int *named, int *sidecar)
 {
 	int	 fd, save;
 
@@ -250,7 +254,7 @@ body_write(struct spool *sp, const char *bname, const char *data,
 			goto fail;
 		*named = 1;
 	}
-	if (fsync(fd) == -1)
+	if (sync && fsync(fd) == -1)
 		goto fail;
 	return fd;
 fail:
@@ -265,7 +269,7 @@ fail:
 /* The metadata kept beside the body: one line of JSON. */
 static int
 build_meta(struct buf *b, const struct event *ev, const struct request *req,
-    size_t len)
+    size_t len, uint32_t crc)
 {
 	struct timespec	 now;
 	struct tm	 tm;
@@ -285,6 +289,8 @@ build_meta(struct buf *b, const struct event *ev, const struct request *req,
 	    (unsigned long long)now.tv_nsec / 1000000) == -1 ||
 	    buf_adds(b, ",\"size\":") == -1 ||
 	    buf_addu(b, len) == -1 ||
+	    buf_adds(b, ",\"" META_CRC "\":") == -1 ||
+	    buf_addu(b, crc) == -1 ||
 	    buf_add_json_field(b, META_TYPE, ev->event_type,
 	    ev->event_type_len) == -1 ||
 	    buf_add_json_field(b, META_BILL, ev->bill_status,
@@ -312,45 +318,28 @@ duplicate(struct spool *sp, char *why, size_t whylen)
 }
 
 /*
- * The sink's store(): see the comment at the top of the file for the
- * order of the steps.  STORE_OK only once everything is on disk.
+ * The event's files: the body (with its metadata), the gate, the link
+ * into new/; see the comment at the top of the file for the order of
+ * the steps.  With sync, STORE_OK only once everything is on disk;
+ * without it (the log holds the event) nothing is fsync'd.
  */
 static enum store_result
-spool_store(void *ctx, const struct event *ev, const struct request *req,
-    const char *body, size_t len, char *why, size_t whylen)
+spool_files(struct spool *sp, const char *id, const char *body, size_t len,
+    int sync, char *why, size_t whylen)
 {
-	struct spool	*sp = ctx;
-	struct stat	 st;
-	char		 id[SPOOL_ID_MAX + 1], bname[SPOOL_ID_MAX + 64];
-	char		 mname[SPOOL_ID_MAX + 64];
+	char		 bname[SPOOL_ID_MAX + 64], mname[SPOOL_ID_MAX + 64];
 	int		 tmp = sp->fd[SPOOL_TMP], fd, err, named, sidecar = 0;
-
-	if (sp->error[0] != '\0') {
-		snprintf(why, whylen, "%s", sp->error);
-		return STORE_FAILED;
-	}
-	if (ev->event_id == NULL || ev->event_id_len > SPOOL_ID_MAX) {
-		snprintf(why, whylen, "spool: no usable event_id");
-		return STORE_FAILED;
-	}
-	memcpy(id, ev->event_id, ev->event_id_len);
-	id[ev->event_id_len] = '\0';
-
-	/* The common retry: answered without writing anything. */
-	if (fstatat(sp->fd[SPOOL_IDS], id, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return duplicate(sp, why, whylen);
 
 	sp->seq++;
 	snprintf(bname, sizeof(bname), "%s,%ld,%u,b", id, (long)sp->pid,
 	    sp->seq);
 	snprintf(mname, sizeof(mname), "%s,%ld,%u,m", id, (long)sp->pid,
 	    sp->seq);
-	if (build_meta(&sp->meta, ev, req, len) == -1)
-		return failed(why, whylen, "metadata", ENOMEM);
-	if ((fd = body_write(sp, bname, body, len, &named, &sidecar)) == -1)
+	if ((fd = body_write(sp, bname, body, len, sync, &named,
+	    &sidecar)) == -1)
 		return failed(why, whylen, "tmp", errno);
 	if (sidecar && write_file(tmp, mname, sp->meta.data,
-	    sp->meta.len) == -1) {
+	    sp->meta.len, sync) == -1) {
 		err = errno;
 		close(fd);
 		unlinkat(tmp, bname, 0);
@@ -380,12 +369,267 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 		return failed(why, whylen, "new", errno);
 	if (named && unlinkat(tmp, bname, 0) == -1)
 		return failed(why, whylen, "tmp", errno);
+	if (!sync)
+		return STORE_OK;
 	/* The one directory a 202 needs on disk: see the top of the file. */
 	if (fsync(sp->fd[SPOOL_IDS]) == -1)
 		return failed(why, whylen, "ids", errno);
 	if (sidecar && fsync(sp->fd[SPOOL_META]) == -1)
 		return failed(why, whylen, "meta", errno);
 	return STORE_OK;
+}
+
+/*
+ * The log, when this process may use it: claimed once, at start-up or
+ * at the first event; a claim that failed is tried again a second
+ * later, and meanwhile events are stored without the log.
+ */
+static int
+wal_ready(struct spool *sp)
+{
+	long long	 now;
+
+	if (!sp->wal_wanted)
+		return 0;
+	if (sp->wal.fd != -1 && !sp->wal.broken)
+		return 1;
+	now = clock_ms(CLOCK_MONOTONIC);
+	if (now < sp->wal_retry_ms)
+		return 0;
+	if ((sp->wal.dir == -1 &&
+	    wal_open(&sp->wal, sp->root, sp->wal_size) == -1) ||
+	    wal_claim(&sp->wal, spool_wal_restore, sp) == -1) {
+		sp->log("SPOOL_WAL: %s/%s: %s; storing without the log for "
+		    "now", sp->path, WAL_DIR, strerror(errno));
+		sp->wal_retry_ms = now + 1000;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Acknowledged on the log: the record is made durable first, then the
+ * files are written without fsyncs.  Once the record is on disk the
+ * event is stored whatever happens to its files: recovery rebuilds
+ * them from the record, so a failure there is logged and still a 202.
+ * *nolog: the event is too large for a segment.
+ */
+static enum store_result
+wal_store(struct spool *sp, const char *id, const char *body, size_t len,
+    uint32_t crc, char *why, size_t whylen, int *nolog)
+{
+	enum store_result r;
+
+	if (wal_append(&sp->wal, id, strlen(id), sp->meta.data, sp->meta.len,
+	    body, len, crc) == -1) {
+		if (errno == EFBIG) {
+			*nolog = 1;
+			return STORE_FAILED;
+		}
+		return failed(why, whylen, "wal", errno);
+	}
+	if ((r = spool_files(sp, id, body, len, 0, why, whylen)) !=
+	    STORE_FAILED)
+		return r;
+	sp->log("%s: %s; the log holds it, and recovery restores it", id,
+	    why);
+	/* Let recovery have it: the next event claims another segment. */
+	sp->wal.broken = 1;
+	return STORE_OK;
+}
+
+/* The sink's store(): durable before STORE_OK, by the log or by fsync. */
+static enum store_result
+spool_store(void *ctx, const struct event *ev, const struct request *req,
+    const char *body, size_t len, char *why, size_t whylen)
+{
+	struct spool	*sp = ctx;
+	struct stat	 st;
+	enum store_result r;
+	uint32_t	 crc;
+	char		 id[SPOOL_ID_MAX + 1];
+	int		 log, nolog = 0;
+
+	if (sp->error[0] != '\0') {
+		snprintf(why, whylen, "%s", sp->error);
+		return STORE_FAILED;
+	}
+	if (ev->event_id == NULL || ev->event_id_len > SPOOL_ID_MAX) {
+		snprintf(why, whylen, "spool: no usable event_id");
+		return STORE_FAILED;
+	}
+	memcpy(id, ev->event_id, ev->event_id_len);
+	id[ev->event_id_len] = '\0';
+
+	/* The common retry: answered without writing anything. */
+	if (fstatat(sp->fd[SPOOL_IDS], id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return duplicate(sp, why, whylen);
+
+	/* Before the metadata: a claim may restore records with it. */
+	log = wal_ready(sp);
+	crc = crc32c(0, body, len);
+	if (build_meta(&sp->meta, ev, req, len, crc) == -1)
+		return failed(why, whylen, "metadata", ENOMEM);
+	if (log) {
+		r = wal_store(sp, id, body, len, crc, why, whylen, &nolog);
+		if (!nolog)
+			return r;
+	}
+	return spool_files(sp, id, body, len, 1, why, whylen);
+}
+
+/* The copy's own metadata, parsed: the attribute, else meta/<id>. */
+static struct json_object *
+own_meta(struct spool *sp, int fd, const char *id)
+{
+	char	 buf[8192];
+	ssize_t	 n;
+	int	 mfd;
+
+	if ((n = fgetxattr(fd, META_XATTR, buf, sizeof(buf) - 1)) <= 0) {
+		if ((mfd = openat(sp->fd[SPOOL_META], id, O_RDONLY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1)
+			return NULL;
+		n = read(mfd, buf, sizeof(buf) - 1);
+		close(mfd);
+	}
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return json_tokener_parse(buf);
+}
+
+/*
+ * Whether folder/id holds a whole body: the record r's, if given, or
+ * the one its own metadata describes (a duplicate's record may carry
+ * other bytes than the copy that won).  1 whole, 0 not, -1 cannot tell
+ * (no record, and no metadata with a CRC-32C).
+ */
+int
+spool_body_whole(struct spool *sp, int folder, const char *id,
+    const struct wal_rec *r)
+{
+	struct json_object *root, *o;
+	struct stat	 st;
+	char		 buf[8192];
+	uint32_t	 c = 0;
+	ssize_t		 n;
+	int		 fd, whole = 0;
+
+	if ((fd = openat(sp->fd[folder], id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return 0;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		c = crc32c(c, buf, (size_t)n);
+	if (n == 0 && r != NULL && (uint64_t)st.st_size == r->body_len &&
+	    c == r->body_crc)
+		whole = 1;
+	else if (n == 0) {
+		whole = -1;
+		if ((root = own_meta(sp, fd, id)) != NULL) {
+			if (json_object_object_get_ex(root, META_CRC, &o))
+				whole = json_object_get_int64(o) ==
+				    (int64_t)c &&
+				    json_object_object_get_ex(root, "size",
+				    &o) &&
+				    json_object_get_int64(o) == st.st_size;
+			json_object_put(root);
+		}
+	}
+	close(fd);
+	return whole;
+}
+
+/* Writes the record's body and metadata over the file folder/id. */
+static int
+body_rewrite(struct spool *sp, int folder, const char *id,
+    const struct wal_rec *r)
+{
+	char	 mname[SPOOL_ID_MAX + 64];
+	int	 fd, rc = 0;
+
+	if ((fd = openat(sp->fd[folder], id, O_WRONLY | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if (write_all(fd, r->body, r->body_len) == -1)
+		rc = -1;
+	else if (sp->no_xattr || fsetxattr(fd, META_XATTR, r->meta,
+	    r->meta_len, 0) == -1) {
+		sp->seq++;
+		snprintf(mname, sizeof(mname), "%s,%ld,%u,m", id,
+		    (long)getpid(), sp->seq);
+		if (write_file(sp->fd[SPOOL_TMP], mname, r->meta, r->meta_len,
+		    1) == -1 || renameat(sp->fd[SPOOL_TMP], mname,
+		    sp->fd[SPOOL_META], id) == -1)
+			rc = -1;
+	}
+	if (fsync(fd) == -1)
+		rc = -1;
+	close(fd);
+	return rc;
+}
+
+/*
+ * The log's restore function: whether the record's event is in the
+ * spool, and with rebuild, puts it there when a crash took it (or part
+ * of it): 1 in place, 0 not yet, -1 it could not be restored.
+ */
+int
+spool_wal_restore(void *ctx, const struct wal_rec *r, int rebuild)
+{
+	static const int folders[] = {
+		SPOOL_IDS, SPOOL_NEW, SPOOL_CUR, SPOOL_RETRY, SPOOL_DONE,
+		SPOOL_FAILED
+	};
+	struct spool	*sp = ctx;
+	struct stat	 st;
+	char		 id[SPOOL_ID_MAX + 1], why[256];
+	size_t		 i;
+	int		 at = -1;
+
+	memcpy(id, r->id, r->id_len);
+	id[r->id_len] = '\0';
+	for (i = 0; i < sizeof(folders) / sizeof(folders[0]) && at == -1; i++)
+		if (fstatat(sp->fd[folders[i]], id, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0)
+			at = folders[i];
+	if (!rebuild)
+		return at == SPOOL_IDS;
+	if (at == -1) {
+		/* Nothing of it survived: stored again, durably. */
+		sp->meta.len = 0;
+		if (buf_add(&sp->meta, r->meta, r->meta_len) == -1)
+			return -1;
+		if (spool_files(sp, id, r->body, r->body_len, 1, why,
+		    sizeof(why)) == STORE_FAILED) {
+			sp->log("%s: restoring from the log: %s", id, why);
+			return -1;
+		}
+		sp->log("%s: restored from the log", id);
+		return 1;
+	}
+	if (spool_body_whole(sp, at, id, r) != 1) {
+		if (body_rewrite(sp, at, id, r) == -1) {
+			sp->log("%s: restoring from the log: %s", id,
+			    strerror(errno));
+			return -1;
+		}
+		sp->log("%s: restored from the log", id);
+	}
+	/* A lost name: the marker, or any folder (recovery's ids/ pass). */
+	if (at != SPOOL_IDS &&
+	    linkat(sp->fd[at], id, sp->fd[SPOOL_IDS], id, 0) == -1 &&
+	    errno != EEXIST)
+		return -1;
+	if (at == SPOOL_IDS && st.st_nlink == 1 &&
+	    linkat(sp->fd[SPOOL_IDS], id, sp->fd[SPOOL_NEW], id, 0) == -1 &&
+	    errno != EEXIST)
+		return -1;
+	return 1;
 }
 
 /*
@@ -436,6 +680,21 @@ spool_sink_close(void *ctx)
 }
 
 /*
+ * FastCGI: this process stores many events, so it may own a segment of
+ * the log; claimed now, before the first request waits for it.
+ */
+static void
+spool_serving(void *ctx)
+{
+	struct spool	*sp = ctx;
+
+	if (sp->error[0] != '\0')
+		return;
+	sp->wal_wanted = 1;
+	(void)wal_ready(sp);
+}
+
+/*
  * The spool's folders are opened once.  One that cannot be used is the
  * sink's error: the one-request modes answer 503 (the event is fine,
  * and NSPS retries it once the spool is back).
@@ -452,12 +711,15 @@ spool_sink_open(struct sink *sink, const struct config *cfg, char *err,
 		return -1;
 	}
 	(void)spool_open(sp, cfg->spool_dir);
+	sp->wal_size = cfg->spool_wal_size;
 	sink->store = spool_store;
 	sink->backlog = spool_backlog;
 	sink->error = spool_sink_error;
 	sink->close = spool_sink_close;
 	sink->ctx = sp;
 	sink->require_event_id = 1;
+	if (cfg->spool_wal)
+		sink->serving = spool_serving;
 	return 0;
 }
 
@@ -469,6 +731,38 @@ spool_stats_head(const struct config *cfg, struct buf *b)
 	return buf_add_json_string(b, cfg->spool_dir, strlen(cfg->spool_dir));
 }
 
+/* --stats: the log, where there is one (see wal.c). */
+static int
+spool_stats_tail(const struct config *cfg, struct buf *b)
+{
+	struct wal_stats ws;
+	long long	 now = clock_ms(CLOCK_REALTIME);
+	int		 root, rc;
+
+	if ((root = open(cfg->spool_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	rc = wal_stats(root, &ws);
+	close(root);
+	if (rc == -1 || ws.segments == 0)
+		return rc;
+	if (buf_adds(b, ",\"wal\":{\"segments\":") == -1 ||
+	    buf_addu(b, ws.segments) == -1 ||
+	    buf_adds(b, ",\"size\":") == -1 || buf_addu(b, ws.size) == -1 ||
+	    buf_adds(b, ",\"pending\":") == -1 ||
+	    buf_addu(b, ws.pending) == -1 ||
+	    buf_adds(b, ",\"pending_bytes\":") == -1 ||
+	    buf_addu(b, ws.pending_bytes) == -1 ||
+	    buf_adds(b, ",\"checkpoint_age\":") == -1)
+		return -1;
+	if (ws.checkpoint_ms < 0)
+		rc = buf_adds(b, "null");
+	else
+		rc = buf_addu(b, (unsigned long long)(now > ws.checkpoint_ms ?
+		    (now - ws.checkpoint_ms) / 1000 : 0));
+	return rc == -1 ? -1 : buf_addc(b, '}');
+}
+
 const struct store store_spool = {
 	.name = "spool",
 	.states = QSTATE_ALL,
@@ -476,5 +770,6 @@ const struct store store_spool = {
 	.sink_open = spool_sink_open,
 	.queue_open = spool_store_queue_open,
 	.migrate = NULL,
-	.stats_head = spool_stats_head
+	.stats_head = spool_stats_head,
+	.stats_tail = spool_stats_tail
 };

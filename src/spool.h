@@ -10,6 +10,8 @@
 #ifndef NSPS_SPOOL_H
 #define NSPS_SPOOL_H
 
+#include "wal.h"
+
 /*
  * The spool's folders, opened once.  Shared with nsps-deliver,
  * which owns cur/ and the folders after it.
@@ -33,6 +35,13 @@ extern const char *const spool_dirs[SPOOL_NDIRS];
 
 struct spool {
 	int		 root;
+	/* SPOOL_WAL=on in a FastCGI process: the log, once claimed. */
+	int		 wal_wanted;
+	uint64_t	 wal_size;
+	long long	 wal_retry_ms;	/* when a failed claim is tried again */
+	struct wal	 wal;
+	void		(*log)(const char *, ...)
+			    __attribute__((__format__(__printf__, 1, 2)));
 	int		 fd[SPOOL_NDIRS];
 	pid_t		 pid;
 	unsigned	 seq;
@@ -45,6 +54,9 @@ struct spool {
 
 int	 spool_open(struct spool *, const char *);
 void	 spool_close(struct spool *);
+int	 spool_wal_restore(void *, const struct wal_rec *, int);
+int	 spool_body_whole(struct spool *, int, const char *,
+	    const struct wal_rec *);
 
 
 /* The metadata keys nsps-deliver reads back. */
@@ -53,6 +65,7 @@ void	 spool_close(struct spool *);
 #define META_TRACE		"trace_id"
 #define META_REQUEST		"request_id"
 #define META_XATTR		"user.nsps"
+#define META_CRC		"crc32c"	/* of the body, as the log has it */
 
 /* What is kept of an event's attempts: status/<id>. */
 struct status {

@@ -1176,14 +1176,65 @@ recover_ids(struct spool_queue *q, int folder, const char *id, void *arg)
 	return 0;
 }
 
+/*
+ * With the log, a marker's body is not fsync'd before the 202: the
+ * record is.  A power cut may then leave a marker whose body lost its
+ * data, and when no record restored it, the event was never
+ * acknowledged (the record comes first): the marker goes, so that
+ * NSPS's retry is stored.  Only markers written after the oldest
+ * checkpoint can be such; a body whose metadata has no CRC-32C is
+ * left alone.
+ */
+static int
+sweep_marker(struct spool_queue *q, int folder, const char *id, void *arg)
+{
+	static const int folders[] = {
+		SPOOL_NEW, SPOOL_CUR, SPOOL_RETRY, SPOOL_DONE, SPOOL_FAILED
+	};
+	const long long	*since = arg;
+	struct stat	 st, other;
+	size_t		 i;
+
+	(void)folder;
+	if (fstatat(q->sp.fd[SPOOL_IDS], id, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode) || mtime_ms(&st) < *since ||
+	    spool_body_whole(&q->sp, SPOOL_IDS, id, NULL) != 0)
+		return 0;
+	for (i = 0; i < sizeof(folders) / sizeof(folders[0]); i++)
+		if (fstatat(q->sp.fd[folders[i]], id, &other,
+		    AT_SYMLINK_NOFOLLOW) == 0 && other.st_ino == st.st_ino &&
+		    other.st_dev == st.st_dev)
+			unlinkat(q->sp.fd[folders[i]], id, 0);
+	unlinkat(q->sp.fd[SPOOL_META], id, 0);
+	unlinkat(q->sp.fd[SPOOL_IDS], id, 0);
+	q->log("%s: removed: its body was lost before it was acknowledged",
+	    id);
+	return 0;
+}
+
+/* How far back a marker may have lost its body: see sweep_marker(). */
+#define SWEEP_SLACK_MS		(60 * 1000)
+
 static int
 spool_recover(void *ctx, void (*orphan)(pid_t, unsigned long long))
 {
 	struct spool_queue *q = ctx;
 	struct orphan_fn o = { orphan };
+	struct wal_stats ws;
+	long long	 since;
+	size_t		 pending;
 
+	/* The log first: what it restores, the passes below move on. */
+	if (wal_stats(q->sp.root, &ws) == -1 || wal_checkpoint(q->sp.root,
+	    spool_wal_restore, &q->sp, 0, &pending) == -1)
+		q->log("%s/%s: recovery: %s", q->sp.path, WAL_DIR,
+		    strerror(errno));
 	(void)for_each(q, SPOOL_CUR, recover_cur, &o);
 	(void)for_each(q, SPOOL_TMP, recover_tmp, NULL);
+	if (ws.segments > 0) {
+		since = ws.oldest_ms - SWEEP_SLACK_MS;
+		(void)for_each(q, SPOOL_IDS, sweep_marker, &since);
+	}
 	(void)for_each(q, SPOOL_IDS, recover_ids, NULL);
 	fsync(q->sp.fd[SPOOL_NEW]);
 	(void)for_each(q, SPOOL_RETRY, add_retry, NULL);
@@ -1401,6 +1452,34 @@ spool_queue_close(void *ctx)
 	free(q);
 }
 
+/* The log's checkpoint (see wal.c), and what it then holds. */
+static int
+spool_checkpoint(void *ctx, struct log_stats *ls)
+{
+	struct spool_queue *q = ctx;
+	struct wal_stats ws;
+	size_t		 pending;
+	int		 rc = 1;
+
+	if (faccessat(q->sp.root, WAL_DIR, F_OK, AT_SYMLINK_NOFOLLOW) == -1)
+		return 0;
+	if (wal_checkpoint(q->sp.root, spool_wal_restore, &q->sp, 0,
+	    &pending) == -1) {
+		q->log("%s/%s: checkpoint: %s", q->sp.path, WAL_DIR,
+		    strerror(errno));
+		rc = -1;
+	}
+	if (wal_stats(q->sp.root, &ws) == -1)
+		return -1;
+	ls->segments = ws.segments;
+	ls->size = ws.size;
+	ls->pending = ws.pending;
+	ls->pending_bytes = ws.pending_bytes;
+	if (rc == 1)
+		ls->checkpoint_ms = clock_ms(CLOCK_REALTIME);
+	return rc;
+}
+
 static const struct queue_ops spool_queue_ops = {
 	.recover = spool_recover,
 	.claim = spool_claim,
@@ -1419,6 +1498,7 @@ static const struct queue_ops spool_queue_ops = {
 	.requeue_failed = spool_requeue_failed,
 	.close = spool_queue_close,
 	.blocked = spool_blocked,
+	.checkpoint = spool_checkpoint,
 };
 
 /*
@@ -1479,6 +1559,7 @@ spool_queue_open(struct spool_queue *q, struct queue *qu, const char *path,
 		snprintf(err, errlen, "%s", q->sp.error);
 		return -1;
 	}
+	q->sp.log = log;
 	if ((how & QUEUE_WORK) == 0)
 		return 0;
 	/* One worker per spool: two would deliver the same event twice. */

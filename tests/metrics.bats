@@ -44,7 +44,7 @@ assert_value() {
 	printf '%s\n' "$resp_body" > "$m/scrape"
 	promtool check metrics < "$m/scrape"
 	grep -q '^nsps_build_info{version="[0-9.]*",' "$m/scrape"
-	[ "$(stat -c %a "$m/nsps-metrics.v3")" = 600 ]
+	[ "$(stat -c %a "$m/nsps-metrics.v4")" = 600 ]
 	# HEAD: the same length, no body.
 	run_cgi API_TOKEN="$TOKEN" REQUEST_METHOD=HEAD SCRIPT_NAME=/metrics \
 	    METRICS_DIR="$m"
@@ -77,19 +77,19 @@ assert_value() {
 @test "metrics: a counters file of another layout, or a symlink, is refused; events still go" {
 	local m=$BATS_TEST_TMPDIR/m
 	mkdir -p "$m"
-	head -c 100 /dev/zero > "$m/nsps-metrics.v3"
+	head -c 100 /dev/zero > "$m/nsps-metrics.v4"
 	scrape_cgi METRICS_DIR="$m"
 	assert_error 503 SERVICE_ERROR
-	assert_log "nsps-metrics.v3: 100 bytes, not"
+	assert_log "nsps-metrics.v4: 100 bytes, not"
 	assert_log "remove it"
 	minimal_event m-1 > "$BATS_TEST_TMPDIR/ev.json"
 	post_event "$BATS_TEST_TMPDIR/ev.json" METRICS_DIR="$m"
 	assert_status 202
-	rm "$m/nsps-metrics.v3"
-	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$m/nsps-metrics.v3"
+	rm "$m/nsps-metrics.v4"
+	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$m/nsps-metrics.v4"
 	scrape_cgi METRICS_DIR="$m"
 	assert_error 503 SERVICE_ERROR
-	assert_log "nsps-metrics.v3: open:"
+	assert_log "nsps-metrics.v4: open:"
 	[ ! -e "$BATS_TEST_TMPDIR/elsewhere" ]
 }
 

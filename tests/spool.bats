@@ -31,7 +31,7 @@ post_spooled() {
 # The spool holds nothing but empty folders.
 assert_spool_empty() {
 	local left
-	left=$(find "$SPOOL" -type f ! -name nsps-metrics.v3)
+	left=$(find "$SPOOL" -type f ! -name nsps-metrics.v4)
 	[ -z "$left" ] || fail_with "spool not empty:" "$left"
 }
 

@@ -631,7 +631,7 @@ test_metrics(void)
 	    "metrics: the worker's heartbeat");
 	metrics_close(&m);
 	metrics_close(&m2);
-	snprintf(path, sizeof(path), "%s/nsps-metrics.v3", dir);
+	snprintf(path, sizeof(path), "%s/nsps-metrics.v4", dir);
 	ok(truncate(path, 10) == 0 && metrics_open(&m, dir, 3) == -1 &&
 	    strstr(m.error, "remove it") != NULL,
 	    "metrics: a file of another size is refused: %s", m.error);

@@ -1,0 +1,215 @@
+#!/usr/bin/env bats
+# Copyright (c) 2026 The nsps-connector authors
+# SPDX-License-Identifier: ISC (see LICENSE)
+# The spool's write-ahead log (SPOOL_WAL=on): acknowledged on the log,
+# checkpointed and recovered by nsps-deliver; every state a power cut
+# can leave, made by hand; faults and kills on its calls; wrap-around.
+# Real connectors behind a real lighttpd on 127.0.0.1.
+
+load helper
+load lib/servers
+load spool-helper
+
+WAL_ENV='"SPOOL_WAL" => "on"'
+
+setup() {
+	SPOOL=$BATS_TEST_TMPDIR/spool
+	mkdir -p "$SPOOL"
+	lighttpd_pid=
+	killer_pid=
+}
+
+teardown() {
+	[ -z "${killer_pid:-}" ] || kill "$killer_pid" 2>/dev/null || true
+	stop_lighttpd
+}
+
+# post_ids PREFIX N: PREFIX-1 to PREFIX-N once each through lighttpd;
+# $BATS_TEST_TMPDIR/codes gets "CODE ID" per request.
+post_ids() {
+	curl_config "$1" "$2" 1 > "$BATS_TEST_TMPDIR/curl.conf"
+	curl_batch "$BATS_TEST_TMPDIR/curl.conf" "$BATS_TEST_TMPDIR/codes"
+}
+
+# post_one ID: one event through lighttpd; $code gets the status.
+post_one() {
+	code=$(minimal_event "$1" | curl -s -o /dev/null -w '%{http_code}' \
+	    -m 20 -H "Authorization: Bearer $TOKEN" \
+	    -H 'Content-Type: application/json' --data-binary @- \
+	    "http://127.0.0.1:$port/process-event")
+}
+
+# deliver_once: recovery and one worker pass; each delivered event's
+# "ID TYPE" is appended to $BATS_TEST_TMPDIR/delivered.
+deliver_once() {
+	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --once -- /bin/sh -c \
+	    'echo "$NSPS_EVENT_ID $NSPS_EVENT_TYPE" >> "$0"' "$BATS_TEST_TMPDIR/delivered"
+	[ "$status" -eq 0 ] || fail_with "nsps-deliver exit $status" "$stderr"
+}
+
+# stats: nsps-deliver --stats, as JSON in $output.
+stats() {
+	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --stats
+	[ "$status" -eq 0 ] || fail_with "--stats exit $status" "$stderr"
+}
+
+# stat_is PATH VALUE: the --stats member PATH (jq) is VALUE.
+stat_is() {
+	local v
+	v=$(jq -r "$1" <<<"$output")
+	[ "$v" = "$2" ] || fail_with "--stats $1: $v, not $2" "$output"
+}
+
+# delivered_once PREFIX N: PREFIX-1..N each delivered exactly once, with
+# the connector's metadata.
+delivered_once() {
+	local want
+	want=$(for i in $(seq "$2"); do echo "$1-$i SIM/Updated"; done | sort)
+	[ "$(grep "^$1-" "$BATS_TEST_TMPDIR/delivered" | sort)" = "$want" ] ||
+	    fail_with "not each of $1-1..$2 delivered once:" \
+	    "$(grep "^$1-" "$BATS_TEST_TMPDIR/delivered" | sort | uniq -c | awk '$1 != 1' | head)"
+}
+
+# segment: the one segment of the log.
+segment() {
+	local s
+	s=$(ls "$SPOOL/wal")
+	[ "$(wc -w <<<"$s")" = 1 ] || fail_with "segments: $s"
+	echo "$SPOOL/wal/$s"
+}
+
+# record_offset ID: where ID's record starts in the segment (its id is
+# 32 bytes into it).
+record_offset() {
+	local at
+	at=$(grep -boa -- "$1{" "$(segment)" | head -n 1 | cut -d: -f1)
+	[ -n "$at" ] || fail_with "no record of $1"
+	echo $((at - 32))
+}
+
+@test "wal: each 202 is a record on the log and the event in new/; the worker checkpoints them" {
+	start_lighttpd "$SPOOL" 2 "$WAL_ENV"
+	post_ids ack 50
+	stop_lighttpd
+	[ "$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes")" = 50 ]
+	for i in $(seq 50); do
+		check_new_file "$SPOOL" "ack-$i" || return 1
+		[ "$(spool_meta "$SPOOL" "ack-$i" | jq -r '.crc32c | type')" = number ] || return 1
+	done
+	ls "$SPOOL"/wal/seg-* > /dev/null
+	[ "$(find "$SPOOL/wal" -name 'seg-*' -size 16384k | wc -l)" -ge 1 ]
+	stats
+	stat_is .wal.pending 50
+	[ "$(jq -r .wal.checkpoint_age <<<"$output")" -ge 0 ]
+	deliver_once
+	delivered_once ack 50
+	stats
+	stat_is .wal.pending 0
+	stat_is .wal.checkpoint_age null
+	stat_is .done.count 50
+}
+
+@test "wal: what a power cut can leave is rebuilt from the log, each event delivered once" {
+	start_lighttpd "$SPOOL" 1 "$WAL_ENV"
+	# One after the other: cut-8's record is the last.
+	for i in $(seq 8); do
+		post_one "cut-$i"
+		[ "$code" = 202 ] || fail_with "cut-$i: $code" || return 1
+	done
+	stop_lighttpd
+	seg=$(segment)
+	# The record alone: nothing of its files reached the disk.
+	rm "$SPOOL/ids/cut-1" "$SPOOL/new/cut-1"
+	# The record with a short body (the inode, but not all its data).
+	truncate -s 10 "$SPOOL/ids/cut-2"
+	# The record and the body, but the marker's name lost.
+	rm "$SPOOL/ids/cut-3"
+	# The marker alone: its link into new/ lost.
+	rm "$SPOOL/new/cut-4"
+	# A body of zeros of the right length (data blocks never written).
+	head -c "$(stat -c %s "$SPOOL/ids/cut-5")" /dev/zero > "$BATS_TEST_TMPDIR/z"
+	cat "$BATS_TEST_TMPDIR/z" > "$SPOOL/ids/cut-5"
+	# A torn tail: the last record half written, its files lost; it was
+	# never answered, so it is dropped.
+	off=$(record_offset cut-8)
+	printf 'torn' | dd of="$seg" bs=1 seek=$((off + 40)) conv=notrunc status=none
+	rm "$SPOOL/ids/cut-8" "$SPOOL/new/cut-8"
+	deliver_once
+	assert_log "cut-1: restored from the log"
+	assert_log "cut-2: restored from the log"
+	assert_log "cut-5: restored from the log"
+	! grep -q "cut-8" <<<"$stderr" || fail_with "the torn record was used" "$stderr"
+	delivered_once cut 7
+	! grep -q '^cut-8 ' "$BATS_TEST_TMPDIR/delivered"
+	for i in $(seq 7); do
+		check_whole "$SPOOL/done/cut-$i" "cut-$i" || return 1
+		[ "$SPOOL/done/cut-$i" -ef "$SPOOL/ids/cut-$i" ] || return 1
+		[ "$(spool_meta "$SPOOL" "cut-$i" | jq -r .event_id)" = "cut-$i" ] || return 1
+	done
+	# NSPS's retry of the torn one is stored, as new.
+	start_lighttpd "$SPOOL" 1 "$WAL_ENV"
+	post_one cut-8
+	[ "$code" = 202 ]
+	post_one cut-1
+	[ "$code" = 200 ]
+	stop_lighttpd
+	deliver_once
+	[ "$(grep -c '^cut-8 ' "$BATS_TEST_TMPDIR/delivered")" = 1 ]
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/delivered")" = 8 ]
+}
+
+@test "wal: a marker whose body was lost and that has no record is removed, and the retry stored" {
+	start_lighttpd "$SPOOL" 1 "$WAL_ENV"
+	post_one keep-1
+	[ "$code" = 202 ]
+	stop_lighttpd
+	# An event stored without a record (CGI stores without the log),
+	# whose body then lost its data: never acknowledged with the log.
+	post_spooled_cgi lost-1
+	assert_status 202
+	: > "$SPOOL/ids/lost-1"
+	deliver_once
+	assert_log "lost-1: removed: its body was lost before it was acknowledged"
+	[ ! -e "$SPOOL/ids/lost-1" ] && [ ! -e "$SPOOL/new/lost-1" ]
+	post_spooled_cgi lost-1
+	assert_status 202
+	deliver_once
+	[ "$(sort "$BATS_TEST_TMPDIR/delivered")" = "$(printf '%s\n' 'keep-1 SIM/Updated' 'lost-1 SIM/Updated')" ]
+}
+
+# post_spooled_cgi ID: the minimal event ID through CGI, on the spool.
+post_spooled_cgi() {
+	minimal_event "$1" > "$BATS_TEST_TMPDIR/ev.json"
+	post_event "$BATS_TEST_TMPDIR/ev.json" SPOOL_DIR="$SPOOL" SPOOL_WAL=on
+}
+
+@test "wal: a checkpoint that died half-way and a recycled segment's old records deliver nothing twice" {
+	# 64 KiB segments: 400 events wrap the one connector's segment
+	# more than twice, leaving older generations' records behind the
+	# current one's.
+	start_lighttpd "$SPOOL" 1 "$WAL_ENV, \"SPOOL_WAL_SIZE\" => \"65536\""
+	post_ids wrap 400
+	stop_lighttpd
+	[ "$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes")" = 400 ]
+	seg=$(segment)
+	[ "$(stat -c %s "$seg")" = 65536 ]
+	# Older generations' records are still there, past the current
+	# one's, and are not read as records.
+	present=$(grep -ao 'wrap-[0-9]*{' "$seg" | sort -u | wc -l)
+	stats
+	pending=$(jq -r .wal.pending <<<"$output")
+	echo "# $present records in the segment, $pending of its generation" >&3
+	[ "$pending" -gt 0 ] && [ "$present" -gt "$pending" ]
+	deliver_once
+	delivered_once wrap 400
+	# The checkpoint block torn: recovery reads the generation again
+	# from its start, and finds every event in place.
+	printf 'XXXXXXXX' | dd of="$seg" bs=1 seek=4100 conv=notrunc status=none
+	stats
+	[ "$(jq -r .wal.pending <<<"$output")" -gt 0 ]
+	deliver_once
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/delivered")" = 400 ]
+	! grep -q "restored from the log" <<<"$stderr"
+	stats
+	stat_is .wal.pending 0
+}

@@ -5,7 +5,8 @@
 /*
  * Fault injection for the spool tests, loaded with LD_PRELOAD.
  *
- *   NSPS_FAULT=write|fsync|link|rename|open|unlink|setxattr
+ *   NSPS_FAULT=write|fsync|link|rename|open|unlink|setxattr|
+ *              pwrite|fdatasync|syncfs|fallocate
  *                                              the call to fail
  *   NSPS_FAULT_SKIP=N                          fail the call after N good ones
  *   NSPS_FAULT_ERRNO=N                         errno to fail with (EIO)
@@ -161,4 +162,78 @@ fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
 	if (should_fail("setxattr"))
 		return -1;
 	return real(fd, name, value, size, flags);
+}
+
+/* The write-ahead log's calls: its records, and its segments' room. */
+static ssize_t
+pwrite_fault(const char *sym, int fd, const void *p, size_t n, off_t off)
+{
+	static ssize_t	(*real)(int, const void *, size_t, off_t);
+
+	if (real == NULL)
+		real = (ssize_t (*)(int, const void *, size_t, off_t))
+		    dlsym(RTLD_NEXT, sym);
+	if (should_fail("pwrite"))
+		return -1;
+	return real(fd, p, n, off);
+}
+
+ssize_t
+pwrite(int fd, const void *p, size_t n, off_t off)
+{
+	return pwrite_fault("pwrite", fd, p, n, off);
+}
+
+ssize_t
+pwrite64(int fd, const void *p, size_t n, off_t off)
+{
+	return pwrite_fault("pwrite64", fd, p, n, off);
+}
+
+int
+fdatasync(int fd)
+{
+	static int	(*real)(int);
+
+	if (real == NULL)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	if (should_fail("fdatasync"))
+		return -1;
+	return real(fd);
+}
+
+int
+syncfs(int fd)
+{
+	static int	(*real)(int);
+
+	if (real == NULL)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
+	if (should_fail("syncfs"))
+		return -1;
+	return real(fd);
+}
+
+static int
+fallocate_fault(const char *sym, int fd, int mode, off_t off, off_t len)
+{
+	static int	(*real)(int, int, off_t, off_t);
+
+	if (real == NULL)
+		real = (int (*)(int, int, off_t, off_t))dlsym(RTLD_NEXT, sym);
+	if (should_fail("fallocate"))
+		return -1;
+	return real(fd, mode, off, len);
+}
+
+int
+fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return fallocate_fault("fallocate", fd, mode, off, len);
+}
+
+int
+fallocate64(int fd, int mode, off_t off, off_t len)
+{
+	return fallocate_fault("fallocate64", fd, mode, off, len);
 }

@@ -213,3 +213,109 @@ post_spooled_cgi() {
 	stats
 	stat_is .wal.pending 0
 }
+
+# fault_env CALL SKIP [MORE]: lighttpd bin-environment entries that make
+# the connector's SKIP+1th CALL fail (tests/fault.c).
+fault_env() {
+	printf '%s, "LD_PRELOAD" => "%s", "NSPS_FAULT" => "%s", "NSPS_FAULT_SKIP" => "%s"%s' \
+	    "$WAL_ENV" "$NSPS_FAULT_SO" "$1" "$2" "${3:+, $3}"
+}
+
+# warm_up: a segment with one event, checkpointed, no connector left:
+# the next connector's claim starts it over with one pwrite and one
+# fdatasync, so its first event's are the second of each.
+warm_up() {
+	start_lighttpd "$SPOOL" 1 "$WAL_ENV"
+	post_one warm-1
+	[ "$code" = 202 ] || fail_with "warm-1: $code"
+	stop_lighttpd
+	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --checkpoint
+	[ "$status" -eq 0 ] || fail_with "--checkpoint exit $status" "$stderr"
+	stat_is .wal.pending 0
+}
+
+@test "wal: a pwrite or fdatasync of the record that fails is 503 and leaves nothing to deliver" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	warm_up
+	for call in pwrite fdatasync; do
+		start_lighttpd "$SPOOL" 1 "$(fault_env "$call" 1)"
+		post_one "f-$call"
+		[ "$code" = 503 ] || fail_with "$call: $code" || return 1
+		stop_lighttpd
+		[ ! -e "$SPOOL/ids/f-$call" ] || fail_with "$call: a marker was left" || return 1
+		deliver_once
+		! grep -q "^f-$call " "$BATS_TEST_TMPDIR/delivered" ||
+		    fail_with "$call: the failed event was delivered" || return 1
+		# NSPS's retry is stored, and delivered once.
+		start_lighttpd "$SPOOL" 1 "$WAL_ENV"
+		post_one "f-$call"
+		[ "$code" = 202 ] || fail_with "$call: retry $code" || return 1
+		stop_lighttpd
+		deliver_once
+		[ "$(grep -c "^f-$call " "$BATS_TEST_TMPDIR/delivered")" = 1 ] || return 1
+	done
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/delivered")" = 3 ]
+}
+
+@test "wal: once the record is on disk, a failing body write or link is still 202, and the event delivered" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	warm_up
+	# The first write to a regular file is the log line (stderr is a
+	# file here); the second, the body's.
+	for fault in 'write 1' 'link 0'; do
+		read -r call skip <<<"$fault"
+		start_lighttpd "$SPOOL" 1 "$(fault_env "$call" "$skip")"
+		post_one "late-$call"
+		[ "$code" = 202 ] || fail_with "$call: $code" || return 1
+		stop_lighttpd
+		grep -q "late-$call: spool: .*the log holds it" "$SERVERS_DIR/lighttpd.err" ||
+		    fail_with "$call: no log line" "$(cat "$SERVERS_DIR/lighttpd.err")" || return 1
+		deliver_once
+		assert_log "late-$call: restored from the log" || return 1
+	done
+	[ "$(sort "$BATS_TEST_TMPDIR/delivered" | cut -d' ' -f1)" = "$(printf '%s\n' late-link late-write warm-1)" ]
+}
+
+@test "wal: a syncfs that fails at the wrap is 503 for that event; in a checkpoint it leaves the records pending" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	small='"SPOOL_WAL_SIZE" => "65536"'
+	start_lighttpd "$SPOOL" 1 "$(fault_env syncfs 0 "$small")"
+	post_ids sf 300
+	stop_lighttpd
+	[ "$(grep -c '^503 ' "$BATS_TEST_TMPDIR/codes")" = 1 ] ||
+	    fail_with "not one 503:" "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c)"
+	[ "$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes")" = 299 ]
+	failed_id=$(awk '$1 == 503 { print $2 }' "$BATS_TEST_TMPDIR/codes")
+	# The checkpoint's syncfs fails: nothing is said to be covered.
+	run --separate-stderr env LD_PRELOAD="$NSPS_FAULT_SO" NSPS_FAULT=syncfs \
+	    "$NSPS_DELIVER" -d "$SPOOL" --checkpoint
+	[ "$status" -eq 1 ]
+	assert_log "checkpoint: Input/output error"
+	stats
+	[ "$(jq -r .wal.pending <<<"$output")" -gt 0 ]
+	deliver_once
+	stats
+	stat_is .wal.pending 0
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/delivered")" = 299 ]
+	! grep -q "^$failed_id " "$BATS_TEST_TMPDIR/delivered"
+	[ -z "$(sort "$BATS_TEST_TMPDIR/delivered" | uniq -d)" ]
+}
+
+@test "wal: a segment that cannot be made (fallocate) stores without the log, and the log is tried again" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	start_lighttpd "$SPOOL" 1 "$(fault_env fallocate 0)"
+	post_one nolog-1
+	[ "$code" = 202 ]
+	grep -q "SPOOL_WAL: .*/wal: Input/output error; storing without the log for now" "$SERVERS_DIR/lighttpd.err" ||
+	    fail_with "no log line" "$(cat "$SERVERS_DIR/lighttpd.err")"
+	check_new_file "$SPOOL" nolog-1
+	[ -z "$(ls "$SPOOL/wal")" ]
+	sleep 1.1
+	post_one nolog-2
+	[ "$code" = 202 ]
+	stop_lighttpd
+	stats
+	stat_is .wal.pending 1
+	deliver_once
+	[ "$(sort "$BATS_TEST_TMPDIR/delivered" | cut -d' ' -f1)" = "$(printf '%s\n' nolog-1 nolog-2)" ]
+}

@@ -21,6 +21,7 @@ setup() {
 
 teardown() {
 	[ -z "${killer_pid:-}" ] || kill "$killer_pid" 2>/dev/null || true
+	[ -z "${checkpoint_pid:-}" ] || kill "$checkpoint_pid" 2>/dev/null || true
 	stop_lighttpd
 }
 
@@ -318,4 +319,37 @@ warm_up() {
 	stat_is .wal.pending 1
 	deliver_once
 	[ "$(sort "$BATS_TEST_TMPDIR/delivered" | cut -d' ' -f1)" = "$(printf '%s\n' nolog-1 nolog-2)" ]
+}
+
+@test "wal: 1000 ids sent 3 times over 16 connections are stored once each" {
+	dedupe_race "$WAL_ENV"
+}
+
+@test "wal: connectors killed with SIGKILL under load, checkpoints running, lose no 2xx event" {
+	: > "$BATS_TEST_TMPDIR/checkpoints"
+	kills_under_load "$WAL_ENV" checkpoints
+}
+
+@test "wal: segments wrap more than 3 times their size under load; a SIGKILL at a wrap loses no 2xx event" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	# 64 KiB segments; each connector is killed just before the
+	# syncfs of its second wrap, and lighttpd starts another.
+	start_lighttpd "$SPOOL" 2 "$(fault_env syncfs 1 '"SPOOL_WAL_SIZE" => "65536", "NSPS_FAULT_KILL" => "1"')"
+	: > "$BATS_TEST_TMPDIR/all"
+	for round in 1 2 3 4 5; do
+		post_ids wrapk 1500
+		cat "$BATS_TEST_TMPDIR/codes" >> "$BATS_TEST_TMPDIR/all"
+		! grep -qv '^20[02] ' "$BATS_TEST_TMPDIR/codes" || continue
+		break
+	done
+	stop_lighttpd
+	acked=$(awk '$1 == 202' "$BATS_TEST_TMPDIR/all" | wc -l)
+	other=$(grep -vc '^20[02] ' "$BATS_TEST_TMPDIR/all" || true)
+	echo "# $round rounds: $acked answered 202, $other failed while a connector was killed" >&3
+	[ "$other" -ge 1 ] || fail_with "no connector was killed at a wrap"
+	! grep -qv '^20[02] ' "$BATS_TEST_TMPDIR/codes" || fail_with "still failing after 5 rounds"
+	# 1500 records of about 440 bytes: more than 3 x 64 KiB per segment.
+	[ "$(ls "$SPOOL/wal" | wc -l)" -le 4 ]
+	deliver_once
+	delivered_once wrapk 1500
 }

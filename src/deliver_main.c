@@ -196,6 +196,7 @@ main(int argc, char *argv[])
 	struct queue	 q;
 	char		 err[MAX_PATH_LEN + 256];
 	int		 ch, once = 0, stats = 0, requeue = 0, migrate = 0, rc;
+	int		 checkpoint = 0;
 	int		 ex;
 
 	memset(&opts, 0, sizeof(opts));
@@ -228,7 +229,7 @@ main(int argc, char *argv[])
 			stats = 1;
 			break;
 		case 'C':
-			stats = 2;
+			checkpoint = 1;
 			break;
 		case 'R':
 			requeue = 1;
@@ -246,10 +247,13 @@ main(int argc, char *argv[])
 	}
 	if (optind < argc)
 		opts.handler = argv + optind;
-	if ((stats != 0) + requeue + once + migrate > 1) {
+	if (stats + checkpoint + requeue + once + migrate > 1) {
 		usage(stderr);
 		return EX_USAGE_CODE;
 	}
+	/* --checkpoint prints --stats once it is done. */
+	if (checkpoint)
+		stats = 2;
 	if (!stats && !requeue && !migrate)
 		opts.program |= FOR_HANDLER;
 	if (config_load(&cfg, &opts) == -1) {

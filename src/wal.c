@@ -691,6 +691,13 @@ wal_checkpoint(int root, wal_restore_fn restore, void *arg, int flags,
 		}
 		segs[n].owned = flock(fd, LOCK_EX | LOCK_NB) == -1;
 		end = seg_walk(&segs[n], restore, arg, !segs[n].owned);
+		/*
+		 * Restored: a connector may claim it now, and recover it
+		 * again itself; this checkpoint then names a generation
+		 * gone, and is ignored.
+		 */
+		if (!segs[n].owned)
+			(void)flock(fd, LOCK_UN);
 		if (end == -1) {
 			rc = -1;
 			n++;

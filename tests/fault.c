@@ -12,6 +12,9 @@
  *   NSPS_FAULT_ERRNO=N                         errno to fail with (EIO)
  *   NSPS_FAULT_KILL=1                          SIGKILL instead, before
  *                                              the call: a crash there
+ *   NSPS_FAULT_ONCE=FILE                       only in the first process
+ *                                              to get there (it creates
+ *                                              FILE): respawned ones run
  *   NSPS_FAULT_NOXATTR=1                       every fsetxattr fails with
  *                                              ENOTSUP, as on a file
  *                                              system without them
@@ -44,12 +47,20 @@ should_fail(const char *call)
 	const char	*want = getenv("NSPS_FAULT");
 	const char	*skip = getenv("NSPS_FAULT_SKIP");
 	const char	*err = getenv("NSPS_FAULT_ERRNO");
+	const char	*once = getenv("NSPS_FAULT_ONCE");
+	int		 fd;
 
 	if (want == NULL || strcmp(want, call) != 0)
 		return 0;
 	/* Only the one call: the log line must still get out. */
 	if (counter++ != (skip != NULL ? atoi(skip) : 0))
 		return 0;
+	/* Once across processes: the first to create the file. */
+	if (once != NULL && (fd = open(once, O_WRONLY | O_CREAT | O_EXCL,
+	    0600)) == -1)
+		return 0;
+	if (once != NULL)
+		close(fd);
 	if (getenv("NSPS_FAULT_KILL") != NULL)
 		raise(SIGKILL);
 	errno = err != NULL ? atoi(err) : EIO;

@@ -1182,7 +1182,8 @@ recover_ids(struct spool_queue *q, int folder, const char *id, void *arg)
  * data, and when no record restored it, the event was never
  * acknowledged (the record comes first): the marker goes, so that
  * NSPS's retry is stored.  Only markers written after the oldest
- * checkpoint can be such; a body whose metadata has no CRC-32C is
+ * checkpoint that records still waited for can be such (everything
+ * before it was syncfs'd); a body whose metadata has no CRC-32C is
  * left alone.
  */
 static int
@@ -1231,8 +1232,8 @@ spool_recover(void *ctx, void (*orphan)(pid_t, unsigned long long))
 		    strerror(errno));
 	(void)for_each(q, SPOOL_CUR, recover_cur, &o);
 	(void)for_each(q, SPOOL_TMP, recover_tmp, NULL);
-	if (ws.segments > 0) {
-		since = ws.oldest_ms - SWEEP_SLACK_MS;
+	if (ws.pending > 0) {
+		since = ws.checkpoint_ms - SWEEP_SLACK_MS;
 		(void)for_each(q, SPOOL_IDS, sweep_marker, &since);
 	}
 	(void)for_each(q, SPOOL_IDS, recover_ids, NULL);

@@ -41,6 +41,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,9 +455,32 @@ name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The segments' names, sorted; NULL-terminated, or NULL. */
+/* A segment a killed connector was making: "tmp-" and its pid. */
+static void
+tidy(int dir, const char *name)
+{
+	const char	*p;
+	long long	 pid = 0;
+
+	if (strncmp(name, "tmp-", 4) != 0 || name[4] == '\0')
+		return;
+	for (p = name + 4; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || pid > INT_MAX / 10)
+			return;
+		pid = pid * 10 + (*p - '0');
+	}
+	if (pid <= 0 || pid > INT_MAX)
+		return;
+	if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+		unlinkat(dir, name, 0);
+}
+
+/*
+ * The segments' names, sorted; NULL-terminated, or NULL.  With tmp, the
+ * half-made segments of dead processes are removed on the way.
+ */
 static char **
-seg_list(int dir)
+seg_list(int dir, int tmp)
 {
 	struct dirent	*de;
 	DIR		*d;
@@ -472,6 +497,8 @@ seg_list(int dir)
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		goto out;
 	while ((de = readdir(d)) != NULL) {
+		if (tmp)
+			tidy(dir, de->d_name);
 		if (!wal_seg_name_valid(de->d_name))
 			continue;
 		if ((nv = realloc(v, (n + 2) * sizeof(*v))) == NULL)
@@ -531,7 +558,7 @@ wal_claim(struct wal *w, wal_restore_fn restore, void *arg)
 	int		 fd, rc = -1, save;
 
 	wal_release(w);
-	if ((names = seg_list(w->dir)) == NULL)
+	if ((names = seg_list(w->dir, 0)) == NULL)
 		return -1;
 	for (i = 0; names[i] != NULL && w->fd == -1; i++) {
 		fd = openat(w->dir, names[i], O_RDWR | O_NOFOLLOW | O_CLOEXEC);
@@ -671,7 +698,7 @@ wal_checkpoint(int root, wal_restore_fn restore, void *arg, int flags,
 	    O_CLOEXEC);
 	if (dir == -1)
 		return errno == ENOENT ? 0 : -1;
-	if ((names = seg_list(dir)) == NULL) {
+	if ((names = seg_list(dir, 1)) == NULL) {
 		close(dir);
 		return -1;
 	}
@@ -751,7 +778,7 @@ wal_stats(int root, struct wal_stats *st)
 	    O_CLOEXEC);
 	if (dir == -1)
 		return errno == ENOENT ? 0 : -1;
-	if ((names = seg_list(dir)) == NULL) {
+	if ((names = seg_list(dir, 0)) == NULL) {
 		close(dir);
 		return -1;
 	}
@@ -763,8 +790,7 @@ wal_stats(int root, struct wal_stats *st)
 			close(fd);
 			continue;
 		}
-		if (st->segments++ == 0 || s.ckpt_ms < st->oldest_ms)
-			st->oldest_ms = s.ckpt_ms;
+		st->segments++;
 		st->size += s.size;
 		before = st->pending;
 		for (off = s.ckpt; wal_rec_parse(s.map, s.size, s.gen, off,

@@ -65,7 +65,6 @@ struct wal_stats {
 	uint64_t	 pending_bytes;	/* records after the checkpoints */
 	size_t		 pending;
 	int64_t		 checkpoint_ms;	/* the oldest checkpoint still needed */
-	int64_t		 oldest_ms;	/* the oldest of any segment */
 };
 
 /*

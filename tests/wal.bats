@@ -108,6 +108,16 @@ record_offset() {
 	stat_is .wal.pending 0
 	stat_is .wal.checkpoint_age null
 	stat_is .done.count 50
+	# A segment a killed connector was making is removed; one a live
+	# process makes is not.
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead"
+	: > "$SPOOL/wal/tmp-$dead"
+	: > "$SPOOL/wal/tmp-$$"
+	run "$NSPS_DELIVER" -d "$SPOOL" --checkpoint
+	[ "$status" -eq 0 ]
+	[ ! -e "$SPOOL/wal/tmp-$dead" ] && [ -e "$SPOOL/wal/tmp-$$" ]
 }
 
 @test "wal: what a power cut can leave is rebuilt from the log, each event delivered once" {

@@ -433,8 +433,11 @@ wal_store(struct spool *sp, const char *id, const char *body, size_t len,
 		return r;
 	sp->log("%s: %s; the log holds it, and recovery restores it", id,
 	    why);
-	/* Let recovery have it: the next event claims another segment. */
-	sp->wal.broken = 1;
+	/*
+	 * nsps-deliver's next checkpoint recovers a segment no process
+	 * owns; the next event here claims one again.
+	 */
+	wal_release(&sp->wal);
 	return STORE_OK;
 }
 

@@ -346,7 +346,8 @@ wal_open(struct wal *w, int root, uint64_t size)
 	return w->dir == -1 ? -1 : 0;
 }
 
-static void
+/* Lets go of this process's segment, for recovery or the next claim. */
+void
 wal_release(struct wal *w)
 {
 	if (w->fd != -1)

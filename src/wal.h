@@ -84,6 +84,7 @@ int	 wal_seg_name_valid(const char *);
 
 int	 wal_open(struct wal *, int, uint64_t);
 void	 wal_close(struct wal *);
+void	 wal_release(struct wal *);
 int	 wal_claim(struct wal *, wal_restore_fn, void *);
 int	 wal_append(struct wal *, const char *, size_t, const char *, size_t,
 	    const char *, size_t, uint32_t);

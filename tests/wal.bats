@@ -278,11 +278,16 @@ warm_up() {
 		start_lighttpd "$SPOOL" 1 "$(fault_env "$call" "$skip")"
 		post_one "late-$call"
 		[ "$code" = 202 ] || fail_with "$call: $code" || return 1
-		stop_lighttpd
 		grep -q "late-$call: spool: .*the log holds it" "$SERVERS_DIR/lighttpd.err" ||
 		    fail_with "$call: no log line" "$(cat "$SERVERS_DIR/lighttpd.err")" || return 1
-		deliver_once
+		# The connector let go of its segment: a checkpoint restores
+		# the event while it still runs.
+		run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --checkpoint
+		[ "$status" -eq 0 ] || fail_with "--checkpoint exit $status" "$stderr" || return 1
 		assert_log "late-$call: restored from the log" || return 1
+		check_new_file "$SPOOL" "late-$call" || return 1
+		stop_lighttpd
+		deliver_once
 	done
 	[ "$(sort "$BATS_TEST_TMPDIR/delivered" | cut -d' ' -f1)" = "$(printf '%s\n' late-link late-write warm-1)" ]
 }

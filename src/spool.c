@@ -547,7 +547,10 @@ spool_body_whole(struct spool *sp, int folder, const char *id,
 	return whole;
 }
 
-/* Writes the record's body and metadata over the file folder/id. */
+/*
+ * Writes the record's body and metadata over the file folder/id; the
+ * syncfs(2) before the checkpoint moves makes them durable.
+ */
 static int
 body_rewrite(struct spool *sp, int folder, const char *id,
     const struct wal_rec *r)
@@ -566,20 +569,21 @@ body_rewrite(struct spool *sp, int folder, const char *id,
 		snprintf(mname, sizeof(mname), "%s,%ld,%u,m", id,
 		    (long)getpid(), sp->seq);
 		if (write_file(sp->fd[SPOOL_TMP], mname, r->meta, r->meta_len,
-		    1) == -1 || renameat(sp->fd[SPOOL_TMP], mname,
+		    0) == -1 || renameat(sp->fd[SPOOL_TMP], mname,
 		    sp->fd[SPOOL_META], id) == -1)
 			rc = -1;
 	}
-	if (fsync(fd) == -1)
+	if (close(fd) == -1)
 		rc = -1;
-	close(fd);
 	return rc;
 }
 
 /*
  * The log's restore function: whether the record's event is in the
  * spool, and with rebuild, puts it there when a crash took it (or part
- * of it): 1 in place, 0 not yet, -1 it could not be restored.
+ * of it): 1 in place, 0 not yet, -1 it could not be restored.  Nothing
+ * is fsync'd here: the checkpoint that covers the record comes after
+ * one syncfs(2) of the whole spool.
  */
 int
 spool_wal_restore(void *ctx, const struct wal_rec *r, int rebuild)
@@ -607,7 +611,7 @@ spool_wal_restore(void *ctx, const struct wal_rec *r, int rebuild)
 		sp->meta.len = 0;
 		if (buf_add(&sp->meta, r->meta, r->meta_len) == -1)
 			return -1;
-		if (spool_files(sp, id, r->body, r->body_len, 1, why,
+		if (spool_files(sp, id, r->body, r->body_len, 0, why,
 		    sizeof(why)) == STORE_FAILED) {
 			sp->log("%s: restoring from the log: %s", id, why);
 			return -1;

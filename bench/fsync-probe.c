@@ -15,13 +15,16 @@
  * then, timed, it writes the body over the next bytes of that file and
  * fdatasync(2)s it, as a database's WAL is written, starting over at
  * the file's end.  No inode or directory changes: one data write and
- * one cache flush an event.
+ * one cache flush an event.  With -d as well, the segment is written
+ * with O_DIRECT, each event padded to whole 4096-byte blocks: the page
+ * cache left out, the fdatasync still there for the disk's own cache.
  *
- * usage: fsync-probe [-l] [-n procs] [-t seconds] bodyfile dir
+ * usage: fsync-probe [-l [-d]] [-n procs] [-t seconds] bodyfile dir
  * Prints "events=N seconds=S rate=R procs=P bytes=B" on success; the
  * files are left in dir/new (dir/log with -l) for the caller to count
  * and remove.
  */
+#define _GNU_SOURCE		/* O_DIRECT */
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -36,6 +39,7 @@
 #define MAX_PROCS	256
 #define MAX_BODY	(1024 * 1024)
 #define SEGMENT		(32 * 1024 * 1024)
+#define BLOCK		4096
 
 struct result {
 	unsigned long long	 events;
@@ -123,11 +127,24 @@ log_prepare(int logdir, int n)
 
 /* One process's loop with -l: an append and an fdatasync an event. */
 static struct result
-probe_log(int fd, const char *body, size_t len, double seconds)
+probe_log(int fd, const char *body, size_t len, double seconds, int direct)
 {
 	struct result	 r = { 0, 0 };
 	double		 end = now() + seconds;
 	off_t		 off = 0;
+	void		*aligned;
+
+	if (direct) {
+		/* Whole blocks from an aligned buffer, as O_DIRECT needs. */
+		if (posix_memalign(&aligned, BLOCK, MAX_BODY + BLOCK) != 0) {
+			r.error = ENOMEM;
+			return r;
+		}
+		memset(aligned, 0, MAX_BODY + BLOCK);
+		memcpy(aligned, body, len);
+		body = aligned;
+		len = (len + BLOCK - 1) / BLOCK * BLOCK;
+	}
 
 	while (now() < end) {
 		if (off + (off_t)len > SEGMENT)
@@ -158,7 +175,7 @@ open_dir(int root, const char *name)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: fsync-probe [-l] [-n procs] [-t seconds] "
+	fprintf(stderr, "usage: fsync-probe [-l [-d]] [-n procs] [-t seconds] "
 	    "bodyfile dir\n");
 	exit(2);
 }
@@ -177,10 +194,15 @@ main(int argc, char *argv[])
 	pid_t		 pids[MAX_PROCS];
 	int		 go[2], out[2], ch, fd, root, tmp, new, status, i;
 	int		 failed = 0, log = 0, logdir = -1, seg[MAX_PROCS];
+	int		 direct = 0;
+	char		 name[64];
 	char		 c;
 
-	while ((ch = getopt(argc, argv, "ln:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "dln:t:")) != -1) {
 		switch (ch) {
+		case 'd':
+			direct = 1;
+			break;
 		case 'l':
 			log = 1;
 			break;
@@ -220,6 +242,14 @@ main(int argc, char *argv[])
 			if ((seg[i] = log_prepare(logdir, i)) == -1)
 				die("log");
 	}
+	/* The same files, written past the page cache. */
+	for (i = 0; log && direct && i < procs; i++) {
+		snprintf(name, sizeof(name), "%d", i);
+		close(seg[i]);
+		if ((seg[i] = openat(logdir, name, O_RDWR | O_DIRECT |
+		    O_CLOEXEC)) == -1)
+			die("log: O_DIRECT");
+	}
 
 	/* The children start together, when "go" is closed. */
 	if (pipe(go) == -1 || pipe(out) == -1)
@@ -233,7 +263,8 @@ main(int argc, char *argv[])
 			if (read(go[0], &c, 1) == -1)
 				_exit(1);
 			if (log)
-				r = probe_log(seg[i], body, len, seconds);
+				r = probe_log(seg[i], body, len, seconds,
+				    direct);
 			else
 				r = probe(tmp, new, body, len, seconds);
 			/* Smaller than PIPE_BUF: one write, never split. */

@@ -20,19 +20,35 @@
 #define EVENT_ID_MAX	128
 
 /*
- * Bytes allowed outside strings: JSON's structural characters, blanks,
- * the characters of numbers, and the letters of true, false and null.
- * json-c's strict mode still takes single-quoted keys, NaN and Infinity;
- * none of those can get past this table.
+ * Bytes outside strings, by what the scan does with them: go on over
+ * JSON's blanks and structural characters, the characters of numbers
+ * and the letters of true, false and null (OUT_PLAIN), check a number
+ * (OUT_NUMBER), enter a string (OUT_QUOTE), or stop (OUT_BAD).  json-c's
+ * strict mode still takes single-quoted keys, NaN and Infinity; none of
+ * those can get past this table.
  */
-static const unsigned char outside_ok[256] = {
-	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
-	['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [','] = 1, [':'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-	['-'] = 1, ['+'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1,
-	['t'] = 1, ['r'] = 1, ['u'] = 1, ['f'] = 1, ['a'] = 1,
-	['l'] = 1, ['s'] = 1, ['n'] = 1,
+enum {
+	OUT_BAD,
+	OUT_PLAIN,
+	OUT_NUMBER,
+	OUT_QUOTE
+};
+
+static const unsigned char outside[256] = {
+	[' '] = OUT_PLAIN, ['\t'] = OUT_PLAIN, ['\n'] = OUT_PLAIN,
+	['\r'] = OUT_PLAIN,
+	['{'] = OUT_PLAIN, ['}'] = OUT_PLAIN, ['['] = OUT_PLAIN,
+	[']'] = OUT_PLAIN, [','] = OUT_PLAIN, [':'] = OUT_PLAIN,
+	['0'] = OUT_NUMBER, ['1'] = OUT_NUMBER, ['2'] = OUT_NUMBER,
+	['3'] = OUT_NUMBER, ['4'] = OUT_NUMBER, ['5'] = OUT_NUMBER,
+	['6'] = OUT_NUMBER, ['7'] = OUT_NUMBER, ['8'] = OUT_NUMBER,
+	['9'] = OUT_NUMBER, ['-'] = OUT_NUMBER,
+	['+'] = OUT_PLAIN, ['.'] = OUT_PLAIN, ['e'] = OUT_PLAIN,
+	['E'] = OUT_PLAIN,
+	['t'] = OUT_PLAIN, ['r'] = OUT_PLAIN, ['u'] = OUT_PLAIN,
+	['f'] = OUT_PLAIN, ['a'] = OUT_PLAIN, ['l'] = OUT_PLAIN,
+	['s'] = OUT_PLAIN, ['n'] = OUT_PLAIN,
+	['"'] = OUT_QUOTE,
 };
 
 static int
@@ -94,6 +110,31 @@ static const unsigned char string_plain[256] = {
 };
 
 /*
+ * How many of the n bytes at p have class c in table t.  Four at a
+ * time: runs of plain bytes are what the scan spends its time on.
+ */
+static inline size_t
+span(const unsigned char *t, unsigned char c, const unsigned char *p,
+    size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; n - i >= 4; i += 4) {
+		if (t[p[i]] != c)
+			return i;
+		if (t[p[i + 1]] != c)
+			return i + 1;
+		if (t[p[i + 2]] != c)
+			return i + 2;
+		if (t[p[i + 3]] != c)
+			return i + 3;
+	}
+	while (i < n && t[p[i]] == c)
+		i++;
+	return i;
+}
+
+/*
  * The checks json-c does not make: only JSON's own characters outside
  * strings (no NUL, BOM, quotes of another kind, comments) and numbers
  * only as RFC 8259 writes them; inside strings no raw control characters
@@ -112,22 +153,20 @@ json_strict_scan(const char *s, size_t n, size_t *bad)
 	size_t		 i = 0, len;
 
 	for (;;) {
-		while (i < n && outside_ok[p[i]]) {
-			/* Numbers only as RFC 8259 writes them. */
-			if (p[i] == '-' || is_digit(p[i])) {
-				if ((len = number_len(p + i, n - i)) == 0)
-					goto bad;
-				i += len;
-			} else
-				i++;
-		}
+		i += span(outside, OUT_PLAIN, p + i, n - i);
 		if (i == n)
 			return 0;
-		if (p[i] != '"')
+		if (outside[p[i]] == OUT_NUMBER) {
+			/* Numbers only as RFC 8259 writes them. */
+			if ((len = number_len(p + i, n - i)) == 0)
+				goto bad;
+			i += len;
+			continue;
+		}
+		if (outside[p[i]] != OUT_QUOTE)
 			goto bad;
 		for (i++;;) {
-			while (i < n && string_plain[p[i]])
-				i++;
+			i += span(string_plain, 1, p + i, n - i);
 			if (i == n || p[i] < 0x20)
 				goto bad;
 			if (p[i] == '"')

@@ -318,14 +318,15 @@ parse_json(struct state *st, const char *body, size_t len, struct buf *d,
  * The fields a log line and a handler are told of, found where NSPS
  * puts them.  Both programs ask here, so the paths live in one place.
  */
+static const char *const type_path[] = { "data", "event_type" };
+static const char *const bill_path[] = {
+	"pb_data", "account_info", "bill_status"
+};
+static const char *const id_path[] = { "event_id" };
+
 void
 event_describe(struct json_object *root, struct event *ev)
 {
-	static const char *const type_path[] = { "data", "event_type" };
-	static const char *const bill_path[] = {
-		"pb_data", "account_info", "bill_status"
-	};
-	static const char *const id_path[] = { "event_id" };
 	const char	*msg;
 
 	ev->event_id = lookup_string(root, id_path, 1, &ev->event_id_len,
@@ -337,6 +338,20 @@ event_describe(struct json_object *root, struct event *ev)
 	    &ev->bill_status_len, &msg);
 }
 
+/* Whether a configured field is the path seg. */
+static int
+same_path(const struct field_path *f, const char *const *seg, size_t nseg)
+{
+	size_t	 i;
+
+	if (f->nseg != nseg)
+		return 0;
+	for (i = 0; i < nseg; i++)
+		if (strcmp(f->seg[i], seg[i]) != 0)
+			return 0;
+	return 1;
+}
+
 /*
  * Parses and validates an event body.  On EVENT_OK st->event describes
  * it; otherwise d holds the 422 details list and why the log reason.
@@ -346,7 +361,6 @@ event_parse(const struct config *cfg, const struct sink *sink,
     struct state *st, const char *body, size_t len, struct buf *d,
     char *why, size_t whylen)
 {
-	static const char *const id_loc[] = { "event_id" };
 	const struct field_path	*f;
 	const char		*msg = NULL;
 	size_t			 i, n, bad = 0;
@@ -359,25 +373,33 @@ event_parse(const struct config *cfg, const struct sink *sink,
 	if (d->len > 0)
 		return buf_addc(d, ']') == -1 ? EVENT_NOMEM : EVENT_BAD_JSON;
 
+	/*
+	 * The fields the log and the handler are told of, found once: a
+	 * required field found there is not looked up again, and only a
+	 * missing one is, for the reason.
+	 */
+	event_describe(st->root, ev);
 	for (i = 0; i < cfg->nrequired; i++) {
 		f = &cfg->required[i];
-		if (lookup_string(st->root, f->seg, f->nseg, &n, &msg) != NULL)
+		if ((ev->event_type != NULL && same_path(f, type_path, 2)) ||
+		    (ev->bill_status != NULL && same_path(f, bill_path, 3)) ||
+		    lookup_string(st->root, f->seg, f->nseg, &n, &msg) != NULL)
 			continue;
 		if (bad++ == 0)
 			snprintf(why, whylen, "%s: %s", f->dotted, msg);
 		if (add_detail(d, f->seg, f->nseg, msg) == -1)
 			return EVENT_NOMEM;
 	}
-	ev->event_id = lookup_string(st->root, id_loc, 1, &ev->event_id_len,
-	    &msg);
 	if (sink->require_event_id && (ev->event_id == NULL ||
 	    !event_id_valid(ev->event_id, ev->event_id_len))) {
 		if (ev->event_id != NULL)
 			msg = "must be 1 to 128 letters, digits, '-', '_' or "
 			    "'.', not starting with '.'";
+		else
+			(void)lookup_string(st->root, id_path, 1, &n, &msg);
 		if (bad++ == 0)
 			snprintf(why, whylen, "event_id: %s", msg);
-		if (add_detail(d, id_loc, 1, msg) == -1)
+		if (add_detail(d, id_path, 1, msg) == -1)
 			return EVENT_NOMEM;
 	}
 	if (bad > 0) {
@@ -385,7 +407,6 @@ event_parse(const struct config *cfg, const struct sink *sink,
 			return EVENT_NOMEM;
 		return EVENT_INVALID;
 	}
-	event_describe(st->root, ev);
 	return EVENT_OK;
 }
 

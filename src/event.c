@@ -20,19 +20,35 @@
 #define EVENT_ID_MAX	128
 
 /*
- * Bytes allowed outside strings: JSON's structural characters, blanks,
- * the characters of numbers, and the letters of true, false and null.
- * json-c's strict mode still takes single-quoted keys, NaN and Infinity;
- * none of those can get past this table.
+ * Bytes outside strings, by what the scan does with them: go on over
+ * JSON's blanks and structural characters, the characters of numbers
+ * and the letters of true, false and null (OUT_PLAIN), check a number
+ * (OUT_NUMBER), enter a string (OUT_QUOTE), or stop (OUT_BAD).  json-c's
+ * strict mode still takes single-quoted keys, NaN and Infinity; none of
+ * those can get past this table.
  */
-static const unsigned char outside_ok[256] = {
-	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
-	['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [','] = 1, [':'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-	['-'] = 1, ['+'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1,
-	['t'] = 1, ['r'] = 1, ['u'] = 1, ['f'] = 1, ['a'] = 1,
-	['l'] = 1, ['s'] = 1, ['n'] = 1,
+enum {
+	OUT_BAD,
+	OUT_PLAIN,
+	OUT_NUMBER,
+	OUT_QUOTE
+};
+
+static const unsigned char outside[256] = {
+	[' '] = OUT_PLAIN, ['\t'] = OUT_PLAIN, ['\n'] = OUT_PLAIN,
+	['\r'] = OUT_PLAIN,
+	['{'] = OUT_PLAIN, ['}'] = OUT_PLAIN, ['['] = OUT_PLAIN,
+	[']'] = OUT_PLAIN, [','] = OUT_PLAIN, [':'] = OUT_PLAIN,
+	['0'] = OUT_NUMBER, ['1'] = OUT_NUMBER, ['2'] = OUT_NUMBER,
+	['3'] = OUT_NUMBER, ['4'] = OUT_NUMBER, ['5'] = OUT_NUMBER,
+	['6'] = OUT_NUMBER, ['7'] = OUT_NUMBER, ['8'] = OUT_NUMBER,
+	['9'] = OUT_NUMBER, ['-'] = OUT_NUMBER,
+	['+'] = OUT_PLAIN, ['.'] = OUT_PLAIN, ['e'] = OUT_PLAIN,
+	['E'] = OUT_PLAIN,
+	['t'] = OUT_PLAIN, ['r'] = OUT_PLAIN, ['u'] = OUT_PLAIN,
+	['f'] = OUT_PLAIN, ['a'] = OUT_PLAIN, ['l'] = OUT_PLAIN,
+	['s'] = OUT_PLAIN, ['n'] = OUT_PLAIN,
+	['"'] = OUT_QUOTE,
 };
 
 static int
@@ -94,6 +110,31 @@ static const unsigned char string_plain[256] = {
 };
 
 /*
+ * How many of the n bytes at p have class c in table t.  Four at a
+ * time: runs of plain bytes are what the scan spends its time on.
+ */
+static inline size_t
+span(const unsigned char *t, unsigned char c, const unsigned char *p,
+    size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; n - i >= 4; i += 4) {
+		if (t[p[i]] != c)
+			return i;
+		if (t[p[i + 1]] != c)
+			return i + 1;
+		if (t[p[i + 2]] != c)
+			return i + 2;
+		if (t[p[i + 3]] != c)
+			return i + 3;
+	}
+	while (i < n && t[p[i]] == c)
+		i++;
+	return i;
+}
+
+/*
  * The checks json-c does not make: only JSON's own characters outside
  * strings (no NUL, BOM, quotes of another kind, comments) and numbers
  * only as RFC 8259 writes them; inside strings no raw control characters
@@ -112,22 +153,20 @@ json_strict_scan(const char *s, size_t n, size_t *bad)
 	size_t		 i = 0, len;
 
 	for (;;) {
-		while (i < n && outside_ok[p[i]]) {
-			/* Numbers only as RFC 8259 writes them. */
-			if (p[i] == '-' || is_digit(p[i])) {
-				if ((len = number_len(p + i, n - i)) == 0)
-					goto bad;
-				i += len;
-			} else
-				i++;
-		}
+		i += span(outside, OUT_PLAIN, p + i, n - i);
 		if (i == n)
 			return 0;
-		if (p[i] != '"')
+		if (outside[p[i]] == OUT_NUMBER) {
+			/* Numbers only as RFC 8259 writes them. */
+			if ((len = number_len(p + i, n - i)) == 0)
+				goto bad;
+			i += len;
+			continue;
+		}
+		if (outside[p[i]] != OUT_QUOTE)
 			goto bad;
 		for (i++;;) {
-			while (i < n && string_plain[p[i]])
-				i++;
+			i += span(string_plain, 1, p + i, n - i);
 			if (i == n || p[i] < 0x20)
 				goto bad;
 			if (p[i] == '"')
@@ -279,14 +318,15 @@ parse_json(struct state *st, const char *body, size_t len, struct buf *d,
  * The fields a log line and a handler are told of, found where NSPS
  * puts them.  Both programs ask here, so the paths live in one place.
  */
+static const char *const type_path[] = { "data", "event_type" };
+static const char *const bill_path[] = {
+	"pb_data", "account_info", "bill_status"
+};
+static const char *const id_path[] = { "event_id" };
+
 void
 event_describe(struct json_object *root, struct event *ev)
 {
-	static const char *const type_path[] = { "data", "event_type" };
-	static const char *const bill_path[] = {
-		"pb_data", "account_info", "bill_status"
-	};
-	static const char *const id_path[] = { "event_id" };
 	const char	*msg;
 
 	ev->event_id = lookup_string(root, id_path, 1, &ev->event_id_len,
@@ -298,6 +338,20 @@ event_describe(struct json_object *root, struct event *ev)
 	    &ev->bill_status_len, &msg);
 }
 
+/* Whether a configured field is the path seg. */
+static int
+same_path(const struct field_path *f, const char *const *seg, size_t nseg)
+{
+	size_t	 i;
+
+	if (f->nseg != nseg)
+		return 0;
+	for (i = 0; i < nseg; i++)
+		if (strcmp(f->seg[i], seg[i]) != 0)
+			return 0;
+	return 1;
+}
+
 /*
  * Parses and validates an event body.  On EVENT_OK st->event describes
  * it; otherwise d holds the 422 details list and why the log reason.
@@ -307,7 +361,6 @@ event_parse(const struct config *cfg, const struct sink *sink,
     struct state *st, const char *body, size_t len, struct buf *d,
     char *why, size_t whylen)
 {
-	static const char *const id_loc[] = { "event_id" };
 	const struct field_path	*f;
 	const char		*msg = NULL;
 	size_t			 i, n, bad = 0;
@@ -320,25 +373,33 @@ event_parse(const struct config *cfg, const struct sink *sink,
 	if (d->len > 0)
 		return buf_addc(d, ']') == -1 ? EVENT_NOMEM : EVENT_BAD_JSON;
 
+	/*
+	 * The fields the log and the handler are told of, found once: a
+	 * required field found there is not looked up again, and only a
+	 * missing one is, for the reason.
+	 */
+	event_describe(st->root, ev);
 	for (i = 0; i < cfg->nrequired; i++) {
 		f = &cfg->required[i];
-		if (lookup_string(st->root, f->seg, f->nseg, &n, &msg) != NULL)
+		if ((ev->event_type != NULL && same_path(f, type_path, 2)) ||
+		    (ev->bill_status != NULL && same_path(f, bill_path, 3)) ||
+		    lookup_string(st->root, f->seg, f->nseg, &n, &msg) != NULL)
 			continue;
 		if (bad++ == 0)
 			snprintf(why, whylen, "%s: %s", f->dotted, msg);
 		if (add_detail(d, f->seg, f->nseg, msg) == -1)
 			return EVENT_NOMEM;
 	}
-	ev->event_id = lookup_string(st->root, id_loc, 1, &ev->event_id_len,
-	    &msg);
 	if (sink->require_event_id && (ev->event_id == NULL ||
 	    !event_id_valid(ev->event_id, ev->event_id_len))) {
 		if (ev->event_id != NULL)
 			msg = "must be 1 to 128 letters, digits, '-', '_' or "
 			    "'.', not starting with '.'";
+		else
+			(void)lookup_string(st->root, id_path, 1, &n, &msg);
 		if (bad++ == 0)
 			snprintf(why, whylen, "event_id: %s", msg);
-		if (add_detail(d, id_loc, 1, msg) == -1)
+		if (add_detail(d, id_path, 1, msg) == -1)
 			return EVENT_NOMEM;
 	}
 	if (bad > 0) {
@@ -346,7 +407,6 @@ event_parse(const struct config *cfg, const struct sink *sink,
 			return EVENT_NOMEM;
 		return EVENT_INVALID;
 	}
-	event_describe(st->root, ev);
 	return EVENT_OK;
 }
 

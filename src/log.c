@@ -79,7 +79,7 @@ add_text_value(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	char		 esc[4] = { '\\', 'x', 0, 0 };
-	size_t		 i;
+	size_t		 i, j;
 	unsigned char	 c;
 
 	if (s == NULL)
@@ -87,11 +87,16 @@ add_text_value(struct buf *b, const char *s, size_t n)
 	if (n > MAX_LOGGED_VALUE)
 		n = MAX_LOGGED_VALUE;
 	for (i = 0; i < n; i++) {
+		/* A run of bytes that go as they are, in one copy. */
+		for (j = i; j < n && (unsigned char)s[j] >= 0x20 &&
+		    s[j] != 0x7f && s[j] != '\\'; j++)
+			continue;
+		if (j > i && buf_add(b, s + i, j - i) == -1)
+			return -1;
+		if ((i = j) == n)
+			break;
 		c = (unsigned char)s[i];
-		if (c >= 0x20 && c != 0x7f && c != '\\') {
-			if (buf_addc(b, (char)c) == -1)
-				return -1;
-		} else if (c == '\\') {
+		if (c == '\\') {
 			if (buf_adds(b, "\\\\") == -1)
 				return -1;
 		} else {

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,22 @@ sanitise_stdio(void)
 		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
 		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
 			_exit(1);
+}
+
+/*
+ * json-c moves to the C locale around every parse: duplocale() of the
+ * thread's locale, newlocale() over it, freelocale() after.  The
+ * connector never calls setlocale(), so its locale is C anyway; with
+ * the C locale's own object as the thread's locale, the C library
+ * answers all three at once instead of copying one per request.
+ */
+static void
+use_c_locale(void)
+{
+	locale_t	 c;
+
+	if ((c = newlocale(LC_ALL_MASK, "C", (locale_t)0)) != (locale_t)0)
+		uselocale(c);
 }
 
 static int
@@ -140,6 +157,7 @@ main(int argc, char *argv[])
 	int		 ch, fd, rc, ex;
 
 	sanitise_stdio();
+	use_c_locale();
 	memset(&opts, 0, sizeof(opts));
 	opts.program = FOR_CONNECTOR;
 	while ((ch = getopt(argc, argv, "d:e:f:H:hl:m:p:r:s:t:V")) != -1) {

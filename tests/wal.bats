@@ -3,14 +3,14 @@
 # SPDX-License-Identifier: ISC (see LICENSE)
 # The spool's write-ahead log (SPOOL_WAL=on): acknowledged on the log,
 # checkpointed and recovered by nsps-deliver; every state a power cut
-# can leave, made by hand; faults and kills on its calls; wrap-around.
-# Real connectors behind a real lighttpd on 127.0.0.1.
+# can leave, made by hand; faults on its calls.  Real connectors behind
+# a real lighttpd on 127.0.0.1.  The tests under load are in
+# wal-load.bats.
 
 load helper
 load lib/servers
 load spool-helper
-
-WAL_ENV='"SPOOL_WAL" => "on"'
+load lib/wal
 
 setup() {
 	SPOOL=$BATS_TEST_TMPDIR/spool
@@ -23,60 +23,6 @@ teardown() {
 	[ -z "${killer_pid:-}" ] || kill "$killer_pid" 2>/dev/null || true
 	[ -z "${checkpoint_pid:-}" ] || kill "$checkpoint_pid" 2>/dev/null || true
 	stop_lighttpd
-}
-
-# post_ids PREFIX N: PREFIX-1 to PREFIX-N once each through lighttpd;
-# $BATS_TEST_TMPDIR/codes gets "CODE ID" per request.
-post_ids() {
-	curl_config "$1" "$2" 1 > "$BATS_TEST_TMPDIR/curl.conf"
-	curl_batch "$BATS_TEST_TMPDIR/curl.conf" "$BATS_TEST_TMPDIR/codes"
-}
-
-# post_one ID: one event through lighttpd; $code gets the status.
-post_one() {
-	code=$(minimal_event "$1" | curl -s -o /dev/null -w '%{http_code}' \
-	    -m 20 -H "Authorization: Bearer $TOKEN" \
-	    -H 'Content-Type: application/json' --data-binary @- \
-	    "http://127.0.0.1:$port/process-event")
-}
-
-# deliver_once: recovery and one worker pass; each delivered event's
-# "ID TYPE" is appended to $BATS_TEST_TMPDIR/delivered.
-deliver_once() {
-	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --once -- /bin/sh -c \
-	    'echo "$NSPS_EVENT_ID $NSPS_EVENT_TYPE" >> "$0"' "$BATS_TEST_TMPDIR/delivered"
-	[ "$status" -eq 0 ] || fail_with "nsps-deliver exit $status" "$stderr"
-}
-
-# stats: nsps-deliver --stats, as JSON in $output.
-stats() {
-	run --separate-stderr "$NSPS_DELIVER" -d "$SPOOL" --stats
-	[ "$status" -eq 0 ] || fail_with "--stats exit $status" "$stderr"
-}
-
-# stat_is PATH VALUE: the --stats member PATH (jq) is VALUE.
-stat_is() {
-	local v
-	v=$(jq -r "$1" <<<"$output")
-	[ "$v" = "$2" ] || fail_with "--stats $1: $v, not $2" "$output"
-}
-
-# delivered_once PREFIX N: PREFIX-1..N each delivered exactly once, with
-# the connector's metadata.
-delivered_once() {
-	local want
-	want=$(for i in $(seq "$2"); do echo "$1-$i SIM/Updated"; done | sort)
-	[ "$(grep "^$1-" "$BATS_TEST_TMPDIR/delivered" | sort)" = "$want" ] ||
-	    fail_with "not each of $1-1..$2 delivered once:" \
-	    "$(grep "^$1-" "$BATS_TEST_TMPDIR/delivered" | sort | uniq -c | awk '$1 != 1' | head)"
-}
-
-# segment: the one segment of the log.
-segment() {
-	local s
-	s=$(ls "$SPOOL/wal")
-	[ "$(wc -w <<<"$s")" = 1 ] || fail_with "segments: $s"
-	echo "$SPOOL/wal/$s"
 }
 
 # record_offset ID: where ID's record starts in the segment (its id is
@@ -225,13 +171,6 @@ post_spooled_cgi() {
 	stat_is .wal.pending 0
 }
 
-# fault_env CALL SKIP [MORE]: lighttpd bin-environment entries that make
-# the connector's SKIP+1th CALL fail (tests/fault.c).
-fault_env() {
-	printf '%s, "LD_PRELOAD" => "%s", "NSPS_FAULT" => "%s", "NSPS_FAULT_SKIP" => "%s"%s' \
-	    "$WAL_ENV" "$NSPS_FAULT_SO" "$1" "$2" "${3:+, $3}"
-}
-
 # warm_up: a segment with one event, checkpointed, no connector left:
 # the next connector's claim starts it over with one pwrite and one
 # fdatasync, so its first event's are the second of each.
@@ -334,41 +273,6 @@ warm_up() {
 	stat_is .wal.pending 1
 	deliver_once
 	[ "$(sort "$BATS_TEST_TMPDIR/delivered" | cut -d' ' -f1)" = "$(printf '%s\n' nolog-1 nolog-2)" ]
-}
-
-@test "wal: 1000 ids sent 3 times over 16 connections are stored once each" {
-	dedupe_race "$WAL_ENV"
-}
-
-@test "wal: connectors killed with SIGKILL under load, checkpoints running, lose no 2xx event" {
-	: > "$BATS_TEST_TMPDIR/checkpoints"
-	kills_under_load "$WAL_ENV" checkpoints
-	echo "# $(ls "$SPOOL/wal" | wc -l) segments" >&3
-}
-
-@test "wal: segments wrap more than 3 times their size under load; a SIGKILL at a wrap loses no 2xx event" {
-	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
-	# 64 KiB segments; the first connector to reach its second wrap
-	# is killed just before the wrap's syncfs, and lighttpd starts
-	# another, which recovers the full segment and starts it over.
-	start_lighttpd "$SPOOL" 2 "$(fault_env syncfs 1 "\"SPOOL_WAL_SIZE\" => \"65536\", \"NSPS_FAULT_KILL\" => \"1\", \"NSPS_FAULT_ONCE\" => \"$BATS_TEST_TMPDIR/killed\"")"
-	: > "$BATS_TEST_TMPDIR/all"
-	for round in 1 2 3 4 5; do
-		post_ids wrapk 1500
-		cat "$BATS_TEST_TMPDIR/codes" >> "$BATS_TEST_TMPDIR/all"
-		! grep -qv '^20[02] ' "$BATS_TEST_TMPDIR/codes" || continue
-		break
-	done
-	stop_lighttpd
-	acked=$(awk '$1 == 202' "$BATS_TEST_TMPDIR/all" | wc -l)
-	other=$(grep -vc '^20[02] ' "$BATS_TEST_TMPDIR/all" || true)
-	echo "# $round rounds: $acked answered 202, $other failed while a connector was killed" >&3
-	[ -e "$BATS_TEST_TMPDIR/killed" ] || fail_with "no connector was killed at a wrap"
-	! grep -qv '^20[02] ' "$BATS_TEST_TMPDIR/codes" || fail_with "still failing after 5 rounds"
-	# 1500 records of about 440 bytes: more than 3 x 64 KiB per segment.
-	echo "# $(ls "$SPOOL/wal" | wc -l) segments" >&3
-	deliver_once
-	delivered_once wrapk 1500
 }
 
 @test "wal: SPOOL_WAL and SPOOL_WAL_SIZE are checked; the metrics show the log after a checkpoint" {

@@ -301,3 +301,24 @@ warm_up() {
 	[ -n "$age" ] && awk -v a="$age" 'BEGIN { exit !(a < 600) }' ||
 	    fail_with "checkpoint age: '$age'" "$body"
 }
+
+@test "wal: nsps-deliver killed at any step of a checkpoint loses nothing, and the next one finishes it" {
+	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
+	start_lighttpd "$SPOOL" 1 "$WAL_ENV"
+	post_ids ck 20
+	stop_lighttpd
+	[ "$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes")" = 20 ]
+	# Before the syncfs, before the checkpoint block's write, before
+	# its fdatasync.
+	for call in syncfs pwrite fdatasync; do
+		run env LD_PRELOAD="$NSPS_FAULT_SO" NSPS_FAULT="$call" \
+		    NSPS_FAULT_KILL=1 "$NSPS_DELIVER" -d "$SPOOL" --checkpoint
+		[ "$status" -eq 137 ] || fail_with "$call: exit $status, not killed" "$output" || return 1
+	done
+	stats
+	stat_is .new.count 20
+	deliver_once
+	delivered_once ck 20
+	stats
+	stat_is .wal.pending 0
+}

@@ -26,6 +26,10 @@
 #                         ("post_event FILE $(store_env)")
 #   store_server_env      the same for a lighttpd bin-environment:
 #                         '"NAME" => "VALUE", ...'
+#   STORE_WAL=on          the spool with its write-ahead log: both of
+#                         the above add SPOOL_WAL=on, so that FastCGI
+#                         connectors acknowledge on the log (CGI and
+#                         request files never use it)
 #   store_post FILE [NAME=VALUE...]  post_event FILE through the
 #                         connector (CGI) into the store
 #   store_crashed         after a worker was SIGKILLed: whatever must
@@ -64,6 +68,11 @@ case $STORE in
 spool) STORE_VAR=SPOOL_DIR ;;
 pg) STORE_VAR=DATABASE_URL ;;
 *) echo "STORE must be spool or pg, not '$STORE'" >&2; exit 1 ;;
+esac
+STORE_WAL=${STORE_WAL:-off}
+case $STORE:$STORE_WAL in
+*:off|spool:on) ;;
+*) echo "STORE_WAL must be off, or on with STORE=spool" >&2; exit 1 ;;
 esac
 
 store_setup_file() {
@@ -118,6 +127,7 @@ store_reset() {
 store_env() {
 	if [ "$STORE" = spool ]; then
 		echo "SPOOL_DIR=$SPOOL"
+		[ "$STORE_WAL" = off ] || echo "SPOOL_WAL=on"
 	else
 		echo "DATABASE_URL=$DATABASE_URL"
 		echo "DB_TIMEOUT=$DB_TIMEOUT"
@@ -127,6 +137,7 @@ store_env() {
 store_server_env() {
 	if [ "$STORE" = spool ]; then
 		printf '"SPOOL_DIR" => "%s"' "$SPOOL"
+		[ "$STORE_WAL" = off ] || printf ', "SPOOL_WAL" => "on"'
 	else
 		printf '"DATABASE_URL" => "%s", "DB_TIMEOUT" => "%s"' \
 		    "$DATABASE_URL" "$DB_TIMEOUT"

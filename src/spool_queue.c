@@ -47,6 +47,9 @@
 #define TMP_GRACE_MS		(15LL * 60 * 1000)
 #define LOCK_WAIT_MS		10000
 
+/* A key's lock file removed under us this often in a row: call it busy. */
+#define KEY_LOCK_TRIES		8
+
 static long long
 mtime_ms(const struct stat *st)
 {
@@ -522,33 +525,65 @@ fresh_reread(struct spool_queue *q)
 	list_free(&old);
 }
 
+/* Tries the write lock on fd: 0, or -1 with errno (EAGAIN: held). */
+static int
+try_write_lock(int fd)
+{
+	struct flock	 fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_SETLK, &fl) == -1) {
+		if (errno == EACCES)
+			errno = EAGAIN;
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether fd is still the file dir/name: pruning may have removed it. */
+static int
+still_named(int dir, const char *name, int fd)
+{
+	struct stat	 a, b;
+
+	return fstat(fd, &a) == 0 &&
+	    fstatat(dir, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 /*
  * locks/<key>, locked while an event of the key is decided, run and
  * recorded: by nsps-deliver and by each connector delivering inline, so
  * that one handler runs per key at a time on the spool.  A POSIX record
  * lock, as deliver.lock: a forked handler never holds it, and it goes
- * with its process however that dies.  Returns the locked fd, or -1
- * with errno EAGAIN when another process holds it.
+ * with its process however that dies.  Pruning removes the file of an
+ * idle key while it holds the lock, so a lock won on a file that is no
+ * longer the key's name is let go and taken on the new one.  Returns
+ * the locked fd, or -1 with errno EAGAIN when another process holds it.
  */
 static int
 key_lock(struct spool_queue *q, const char *key)
 {
-	struct flock	 fl;
-	int		 fd, e;
+	int	 dir = q->sp.fd[SPOOL_LOCKS], fd, e, tries;
 
-	if ((fd = openat(q->sp.fd[SPOOL_LOCKS], key, O_RDWR | O_CREAT |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
-		return -1;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_SETLK, &fl) == -1) {
-		e = errno == EACCES ? EAGAIN : errno;
+	for (tries = 0; tries < KEY_LOCK_TRIES; tries++) {
+		if ((fd = openat(dir, key, O_RDWR | O_CREAT | O_NOFOLLOW |
+		    O_CLOEXEC, 0600)) == -1)
+			return -1;
+		if (try_write_lock(fd) == -1) {
+			e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (still_named(dir, key, fd))
+			return fd;
 		close(fd);
-		errno = e;
-		return -1;
 	}
-	return fd;
+	errno = EAGAIN;
+	return -1;
 }
 
 static void
@@ -1326,6 +1361,37 @@ prune_applied(struct spool_queue *q, int folder, const char *key, void *arg)
 	return 0;
 }
 
+/*
+ * locks/<key> of a key with no event left (held keys all have one, in
+ * cur/ or waiting), made before the cutoff: removed while its lock is
+ * held, so that a process that opened it before sees the name gone
+ * and makes it again (key_lock()).  A key this process may hold is
+ * never opened here: closing any descriptor of the file would let its
+ * POSIX lock go.
+ */
+static int
+prune_lock(struct spool_queue *q, int folder, const char *key, void *arg)
+{
+	struct live_keys *lk = arg;
+	struct stat	 st;
+	int		 fd;
+
+	if ((lk->n > 0 && bsearch(&key, lk->k, lk->n, sizeof(*lk->k),
+	    key_cmp) != NULL) || (q->claim_lock != -1 &&
+	    strcmp(q->claim_key, key) == 0))
+		return 0;
+	if (fstatat(q->sp.fd[folder], key, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode) || mtime_ms(&st) > lk->cutoff)
+		return 0;
+	if ((fd = openat(q->sp.fd[folder], key, O_RDWR | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return 0;
+	if (try_write_lock(fd) == 0 && still_named(q->sp.fd[folder], key, fd))
+		unlinkat(q->sp.fd[folder], key, 0);
+	close(fd);
+	return 0;
+}
+
 static void
 spool_prune(void *ctx, long long cutoff)
 {
@@ -1350,6 +1416,7 @@ spool_prune(void *ctx, long long cutoff)
 		if (lk.n > 1)
 			qsort(lk.k, lk.n, sizeof(*lk.k), key_cmp);
 		(void)for_each(q, SPOOL_APPLIED, prune_applied, &lk);
+		(void)for_each(q, SPOOL_LOCKS, prune_lock, &lk);
 	}
 	for (i = 0; i < lk.n; i++)
 		free(lk.k[i]);

@@ -30,9 +30,14 @@
 
 /*
  * What is read of FCGI_STDIN after the answer, looking for its end,
- * before the connection is given up instead (see finish_stdin()).
+ * before the connection is given up instead (see finish_stdin()).  As
+ * large as a refused body's drain (handle.c): a web server that has
+ * written the whole request into the socket's buffers (hundreds of
+ * KiB on a unix socket, some MiB on TCP) may read the answer and send
+ * the next request before it sees the close, and that request would be
+ * lost; a larger one is still being written when the close comes.
  */
-#define STDIN_TAIL_LIMIT	(64 * 1024)
+#define STDIN_TAIL_LIMIT	(16u * 1024 * 1024)
 
 /* What read_fcgi_to_end() asks libfcgi for at a time. */
 #define BODY_CHUNK		(64 * 1024)
@@ -214,7 +219,7 @@ fill_request(struct request *req, FCGX_Request *fr)
 static int
 finish_stdin(FCGX_Stream *in)
 {
-	char	 tmp[512];
+	char	 tmp[8192];
 	size_t	 left = STDIN_TAIL_LIMIT;
 	int	 n;
 

@@ -19,7 +19,7 @@
  * whoever starts the FastCGI process (tests/malformed.bats, which also
  * watches that process's fds and RSS).
  *
- * Checks for every request: no crash (signal), no hang over 1 s, a
+ * Checks for every request: no crash (signal), no hang over 5 s, a
  * well-formed CGI response (Status line, Content-Type:
  * application/json, Content-Length equal to the body) whose body is a
  * JSON object, no 2xx for an invalid request and 202 for a valid one.
@@ -50,7 +50,11 @@
 
 #define TOKEN		"malformed-corpus-token-71c3"
 #define MAX_BODY	(2u * 1024 * 1024)	/* the connector's default */
-#define DEADLINE_MS	1000
+/*
+ * A hang is an answer that never comes; the bound is not a speed.  1 s
+ * was once exceeded by one CGI exec under ASan at a load average of 8.
+ */
+#define DEADLINE_MS	5000
 #define NFIELDS		8
 
 static const char *const field_name[NFIELDS] = {
@@ -992,8 +996,8 @@ run_cgi(const char *connector, const struct kase *k, size_t i,
 	    DEADLINE_MS) == -1) {
 		kill(pid, SIGKILL);
 		c->hangs++;
-		fprintf(stderr, "case %zu (%s): no answer within 1 s\n", i,
-		    k->what);
+		fprintf(stderr, "case %zu (%s): no answer within %d s\n", i,
+		    k->what, DEADLINE_MS / 1000);
 		close(in[1]);
 	}
 	close(res[0]);
@@ -1037,8 +1041,8 @@ run_fcgi(const char *sock, const struct kase *k, size_t i, struct counts *c)
 	}
 	if (fcgi_exchange(fd, req.p, req.len, fd, &in, 0, DEADLINE_MS) == -1) {
 		c->hangs++;
-		fprintf(stderr, "case %zu (%s): no answer within 1 s\n", i,
-		    k->what);
+		fprintf(stderr, "case %zu (%s): no answer within %d s\n", i,
+		    k->what, DEADLINE_MS / 1000);
 	}
 	close(fd);
 	if (fcgi_stdout(&in, &out) == -1) {
@@ -1093,9 +1097,10 @@ main(int argc, char *argv[])
 
 	printf("%s: %lu requests (%lu valid, %lu invalid) in %.1f s\n", mode,
 	    c.total, c.valid, c.invalid, (double)(now_ms() - t0) / 1000);
-	printf("%s: %lu crashes, %lu hangs over 1 s, %lu malformed answers, "
-	    "%lu 2xx for invalid, %lu valid refused\n", mode, c.crashes,
-	    c.hangs, c.malformed, c.invalid_2xx, c.valid_refused);
+	printf("%s: %lu crashes, %lu hangs over %d s, %lu malformed "
+	    "answers, %lu 2xx for invalid, %lu valid refused\n", mode,
+	    c.crashes, c.hangs, DEADLINE_MS / 1000, c.malformed,
+	    c.invalid_2xx, c.valid_refused);
 	printf("%s: statuses:", mode);
 	for (s = 0; s < 600; s++)
 		if (c.status[s] > 0)

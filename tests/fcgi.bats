@@ -240,7 +240,7 @@ fcgi_post() {
 	[ "$(cat "$SOCK")" = keep ]
 }
 
-# sync [-s STATUS] [-j] [-n] [-c LEN] [-r RECLEN]: tests/fcgi-sync over
+# sync [-s STATUS] [-j] [-n] [-x] [-c LEN] [-r RECLEN]: tests/fcgi-sync over
 # body sizes that cross two 8 KiB boundaries (SYNC_FROM to SYNC_TO), each
 # POST followed by a GET on the same kept connection, in unpadded
 # records as HAProxy and H2O send them.
@@ -314,7 +314,7 @@ sync_sweep() {
 	[ "${lines[-1]}" = "3 sizes from 1048576 to 1048578, 3 connections kept, 0 failures" ]
 	SYNC_FROM=$((bound - 2)) SYNC_TO=$((bound - 1)) sync_sweep -c -1 -s 413
 	[ "${lines[-1]}" = "2 sizes from $((bound - 2)) to $((bound - 1)), 2 connections kept, 0 failures" ]
-	SYNC_FROM=$((bound + 1)) SYNC_TO=$((bound + 2)) sync_sweep -n -s 413
+	SYNC_FROM=$((bound + 1)) SYNC_TO=$((bound + 2)) sync_sweep -n -x -s 413
 	[ "${lines[-1]}" = "2 sizes from $((bound + 1)) to $((bound + 2)), 0 connections kept, 0 failures" ]
 	kill -0 "$PID"
 	[ "$(grep -c 'body without Content-Length is over the limit of 4096' "$LOG")" -eq 24 ]

@@ -31,7 +31,11 @@
 #                         connectors acknowledge on the log (CGI and
 #                         request files never use it)
 #   store_post FILE [NAME=VALUE...]  post_event FILE through the
-#                         connector (CGI) into the store
+#                         connector (CGI) into the store, under
+#                         NSPS_FIXTURE_WRAPPER if that is set, else
+#                         under NSPS_WRAPPER: these posts only load the
+#                         queue, on the paths the cgi, spool and pg
+#                         suites check under the wrapper already
 #   store_crashed         after a worker was SIGKILLed: whatever must
 #                         pass before another worker may take its
 #                         events over (pg: its leases run out; LEASE_TIME
@@ -148,7 +152,8 @@ store_post() {
 	local file=$1
 	shift
 	# shellcheck disable=SC2046
-	post_event "$file" $(store_env) "$@"
+	WRAPPER=${NSPS_FIXTURE_WRAPPER-$WRAPPER} post_event "$file" \
+	    $(store_env) "$@"
 }
 
 store_crashed() {

@@ -213,9 +213,10 @@ order_retention() {
 
 order_retry_backoff() {
 	spool_file "$(event old-1 9 2025-11-03T09:00:00Z)"
-	# Five seconds in backoff: time enough to store and run new-2, also
-	# on a loaded machine (2 s was not, in a CI run beside other suites).
-	RETRY_BASE=5s RETRY_CAP=5s "$DELIVER" -- /bin/sh -c '
+	# Twenty seconds in backoff: time enough to store and run new-2, also
+	# on a loaded machine (2 s and then 5 s were not, in CI runs beside
+	# other suites, under ASan, on PostgreSQL).
+	RETRY_BASE=20s RETRY_CAP=20s "$DELIVER" -- /bin/sh -c '
 	    echo "$NSPS_EVENT_ID $NSPS_ATTEMPT" >> "$0"
 	    [ "$NSPS_EVENT_ID" != old-1 ] || exit 75' "$LOG" \
 	    2> "$BATS_TEST_TMPDIR/worker.log" &
@@ -225,7 +226,7 @@ order_retry_backoff() {
 	wait_until 10 in_state new-2 done
 	# new-2 ran while old-1 waited for its retry.
 	in_state old-1 retry
-	wait_until 15 in_state old-1 done
+	wait_until 30 in_state old-1 done
 	kill "$worker_pid"
 	wait "$worker_pid" || true
 	worker_pid=

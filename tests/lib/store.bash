@@ -39,7 +39,7 @@
 #   store_crashed         after a worker was SIGKILLed: whatever must
 #                         pass before another worker may take its
 #                         events over (pg: its leases run out; LEASE_TIME
-#                         is 1s here); the spool needs nothing
+#                         is 4s here); the spool needs nothing
 #
 # Queries (ID an event id, KEY an ORDER_KEY value such as i_account=8):
 #   store_state ID        new, cur, retry, done, failed, or nothing
@@ -106,7 +106,11 @@ store_setup() {
 	    return 1
 	# A URI: one word, for env(1) and for "$(store_env)".
 	export DATABASE_URL="postgresql:///t$BATS_TEST_NUMBER?host=$PGHOST&port=$PGPORT&user=postgres"
-	export LEASE_TIME=1s DB_TIMEOUT=5s
+	# Short for the tests that wait for a SIGKILLed worker's leases,
+	# long enough that a worker stalled on a loaded machine (ASan, two
+	# CPUs, a load of 10) still renews in time: with 1 s, one lost its
+	# lease mid-handler and the key's next event began beside it.
+	export LEASE_TIME=4s DB_TIMEOUT=5s
 	# The worker's private copies of bodies; a SIGKILLed one leaves its
 	# own behind.
 	export TMPDIR=$BATS_TEST_TMPDIR
@@ -159,12 +163,12 @@ store_post() {
 store_crashed() {
 	[ "$STORE" = pg ] || return 0
 	local i
-	for i in $(seq 100); do
+	for i in $(seq 200); do
 		[ "$(pg_sql "select count(*) from nsps_event where state = 'cur'
 		    and lease_until >= now()")" = 0 ] && return 0
 		sleep 0.1
 	done
-	echo "leases still held after 10 s" >&2
+	echo "leases still held after 20 s" >&2
 	return 1
 }
 

@@ -26,55 +26,6 @@
 /* Generous: the connector may be running under callgrind. */
 #define TIMEOUT_MS	60000
 
-static void
-read_file(const char *path, struct fcgi_buf *b)
-{
-	char	 tmp[8192];
-	ssize_t	 n;
-	int	 fd;
-
-	if ((fd = open(path, O_RDONLY)) == -1)
-		err(1, "%s", path);
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
-		fcgi_buf_add(b, tmp, (size_t)n);
-	if (n == -1)
-		err(1, "%s", path);
-	close(fd);
-}
-
-/* The parameters lighttpd sends for a POST of the body. */
-static void
-build_request(struct fcgi_buf *req, const char *path,
-    const struct fcgi_buf *body, const char *token)
-{
-	struct fcgi_buf	 params = { 0 };
-	char		 len[32], auth[2048];
-
-	snprintf(len, sizeof(len), "%zu", body->len);
-	snprintf(auth, sizeof(auth), "Bearer %s", token);
-	fcgi_param(&params, "GATEWAY_INTERFACE", "CGI/1.1");
-	fcgi_param(&params, "SERVER_PROTOCOL", "HTTP/1.1");
-	fcgi_param(&params, "SERVER_SOFTWARE", "fcgi-client");
-	fcgi_param(&params, "SERVER_NAME", "127.0.0.1");
-	fcgi_param(&params, "SERVER_ADDR", "127.0.0.1");
-	fcgi_param(&params, "SERVER_PORT", "8080");
-	fcgi_param(&params, "REMOTE_ADDR", "127.0.0.1");
-	fcgi_param(&params, "REMOTE_PORT", "40000");
-	fcgi_param(&params, "REQUEST_METHOD", "POST");
-	fcgi_param(&params, "REQUEST_URI", path);
-	fcgi_param(&params, "SCRIPT_NAME", path);
-	fcgi_param(&params, "DOCUMENT_ROOT", "/var/www");
-	fcgi_param(&params, "CONTENT_TYPE", "application/json");
-	fcgi_param(&params, "CONTENT_LENGTH", len);
-	fcgi_param(&params, "HTTP_HOST", "127.0.0.1:8080");
-	fcgi_param(&params, "HTTP_USER_AGENT", "fcgi-client");
-	fcgi_param(&params, "HTTP_CONTENT_TYPE", "application/json");
-	fcgi_param(&params, "HTTP_CONTENT_LENGTH", len);
-	fcgi_param(&params, "HTTP_AUTHORIZATION", auth);
-	fcgi_request(req, &params, body->p, body->len);
-	fcgi_buf_free(&params);
-}
-
 /* One request on a new connection; returns 1 when the answer is a 202. */
 static int
 one_request(const char *sock, const struct fcgi_buf *req)
@@ -130,8 +81,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "fcgi-client: BENCH_TOKEN is not set\n");
 		return 2;
 	}
-	read_file(argv[1], &body);
-	build_request(&req, path, &body, token);
+	fcgi_buf_read_file(&body, argv[1]);
+	fcgi_post_request(&req, path, &body, token);
 	for (i = 0; i < count; i++)
 		if (!one_request(argv[0], &req))
 			failed++;

@@ -50,22 +50,6 @@
 #define PIN_TIMEOUT_MS	5000
 #define MAX_PIN		64
 
-static void
-read_file(const char *path, struct fcgi_buf *b)
-{
-	char	 tmp[8192];
-	ssize_t	 n;
-	int	 fd;
-
-	if ((fd = open(path, O_RDONLY)) == -1)
-		err(2, "%s", path);
-	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
-		fcgi_buf_add(b, tmp, (size_t)n);
-	if (n == -1)
-		err(2, "%s", path);
-	close(fd);
-}
-
 /* CONTENT_LENGTH as -c and -n set it: NULL is the body's size. */
 static const char	*clen;
 static int		 noclen;
@@ -249,7 +233,7 @@ main(int argc, char *argv[])
 		goto usage;
 	from = strtoul(argv[2], NULL, 10);
 	to = strtoul(argv[3], NULL, 10);
-	read_file(argv[1], &event);
+	fcgi_buf_read_file(&event, argv[1]);
 	if (from < event.len || to < from)
 		errx(2, "sizes must be from %zu up", event.len);
 

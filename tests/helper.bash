@@ -37,6 +37,49 @@ post_event() {
 	    HTTP_AUTHORIZATION="Bearer $TOKEN" "$@"
 }
 
+# post_events [NAME=VALUE ...] -- FILE...: each FILE, in order, posted
+# as post_event would, through one connector serving FastCGI on a unix
+# socket for the whole batch (tests/fcgi-post), with only the given
+# environment.  For loading a queue: one exec, and on PostgreSQL one
+# connection, for the batch instead of one each an event.  Fails,
+# saying which, unless every answer is a 202; the connector's log is in
+# $BATS_TEST_TMPDIR/post.log.
+post_events() {
+	local env=() sock=$BATS_TEST_TMPDIR/post.sock pid i out rc=0
+	while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+		env+=("$1")
+		shift
+	done
+	shift
+	rm -f "$sock"
+	# fd 3 is bats' own: the connector holding it would hold the suite.
+	# shellcheck disable=SC2086
+	env -i PATH="$PATH" API_TOKEN="$TOKEN" "${env[@]}" $WRAPPER \
+	    "$CONNECTOR" -s "$sock" 2>> "$BATS_TEST_TMPDIR/post.log" \
+	    < /dev/null 3>&- &
+	pid=$!
+	for ((i = 0; i < 200; i++)); do
+		if [ -S "$sock" ] || ! kill -0 "$pid" 2>/dev/null; then
+			break
+		fi
+		sleep 0.05
+	done
+	if [ -S "$sock" ]; then
+		out=$(POST_TOKEN=$TOKEN "$(dirname "$CONNECTOR")/tests/fcgi-post" \
+		    "$sock" "$@") || rc=1
+	else
+		echo "post_events: the connector did not serve $sock" >&2
+		rc=1
+	fi
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	[ "$rc" -eq 0 ] && return 0
+	echo "post_events: not all accepted:" >&2
+	grep -v '^202 ' <<<"$out" | head -n 5 >&2
+	tail -n 5 "$BATS_TEST_TMPDIR/post.log" >&2
+	return 1
+}
+
 # run_file [--stdin FILE] [ARGS...]: request-file mode.
 run_file() {
 	local in=/dev/null

@@ -28,14 +28,15 @@ teardown() {
 	[ -z "${sleeper:-}" ] || kill -9 "$sleeper" 2>/dev/null || true
 }
 
-# spool_events ID...: each accepted through the connector (CGI).
+# spool_events ID...: each accepted through the connector, in order.
 spool_events() {
-	local id
+	local id files=()
+	mkdir -p "$BATS_TEST_TMPDIR/events"
 	for id in "$@"; do
-		minimal_event "$id" > "$BATS_TEST_TMPDIR/ev.json"
-		store_post "$BATS_TEST_TMPDIR/ev.json"
-		assert_status 202 || return 1
+		minimal_event "$id" > "$BATS_TEST_TMPDIR/events/$id.json"
+		files+=("$BATS_TEST_TMPDIR/events/$id.json")
 	done
+	store_post_events -- "${files[@]}"
 }
 
 # wait_for TEST...: up to 15 s for the test command to succeed.

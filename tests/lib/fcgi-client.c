@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,6 +55,23 @@ fcgi_buf_free(struct fcgi_buf *b)
 {
 	free(b->p);
 	memset(b, 0, sizeof(*b));
+}
+
+/* Appends the whole file at path to b; exits 2 when it cannot. */
+void
+fcgi_buf_read_file(struct fcgi_buf *b, const char *path)
+{
+	char	 tmp[8192];
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		err(2, "%s", path);
+	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+		fcgi_buf_add(b, tmp, (size_t)n);
+	if (n == -1)
+		err(2, "%s", path);
+	close(fd);
 }
 
 /*
@@ -153,6 +171,43 @@ fcgi_request_ex(struct fcgi_buf *req, const struct fcgi_buf *params,
 	stream(req, FCGI_PARAMS, params->p != NULL ? params->p : "",
 	    params->len, 0);
 	stream(req, FCGI_STDIN, body != NULL ? body : "", bodylen, reclen);
+}
+
+/*
+ * A POST of body to path with the parameters lighttpd sends, the token
+ * as a bearer, in req (which is emptied first).
+ */
+void
+fcgi_post_request(struct fcgi_buf *req, const char *path,
+    const struct fcgi_buf *body, const char *token)
+{
+	struct fcgi_buf	 params = { 0 };
+	char		 len[32], auth[2048];
+
+	snprintf(len, sizeof(len), "%zu", body->len);
+	snprintf(auth, sizeof(auth), "Bearer %s", token);
+	fcgi_param(&params, "GATEWAY_INTERFACE", "CGI/1.1");
+	fcgi_param(&params, "SERVER_PROTOCOL", "HTTP/1.1");
+	fcgi_param(&params, "SERVER_SOFTWARE", "fcgi-client");
+	fcgi_param(&params, "SERVER_NAME", "127.0.0.1");
+	fcgi_param(&params, "SERVER_ADDR", "127.0.0.1");
+	fcgi_param(&params, "SERVER_PORT", "8080");
+	fcgi_param(&params, "REMOTE_ADDR", "127.0.0.1");
+	fcgi_param(&params, "REMOTE_PORT", "40000");
+	fcgi_param(&params, "REQUEST_METHOD", "POST");
+	fcgi_param(&params, "REQUEST_URI", path);
+	fcgi_param(&params, "SCRIPT_NAME", path);
+	fcgi_param(&params, "DOCUMENT_ROOT", "/var/www");
+	fcgi_param(&params, "CONTENT_TYPE", "application/json");
+	fcgi_param(&params, "CONTENT_LENGTH", len);
+	fcgi_param(&params, "HTTP_HOST", "127.0.0.1:8080");
+	fcgi_param(&params, "HTTP_USER_AGENT", "fcgi-client");
+	fcgi_param(&params, "HTTP_CONTENT_TYPE", "application/json");
+	fcgi_param(&params, "HTTP_CONTENT_LENGTH", len);
+	fcgi_param(&params, "HTTP_AUTHORIZATION", auth);
+	req->len = 0;
+	fcgi_request(req, &params, body->p, body->len);
+	fcgi_buf_free(&params);
 }
 
 /*

@@ -6,8 +6,8 @@
  * A small FastCGI client (FastCGI 1.0, responder role, one request per
  * connection as lighttpd and nginx send them by default, or several on a
  * kept one), shared by the malformed corpus (tests/malformed.c), the
- * kept-connection sweep (tests/fcgi-sync.c) and the benchmark's client
- * (bench/fcgi-client.c).
+ * kept-connection sweep (tests/fcgi-sync.c), the queue suites' loader
+ * (tests/fcgi-post.c) and the benchmark's client (bench/fcgi-client.c).
  */
 #ifndef FCGI_CLIENT_H
 #define FCGI_CLIENT_H
@@ -22,11 +22,14 @@ struct fcgi_buf {
 
 void	fcgi_buf_add(struct fcgi_buf *, const void *, size_t);
 void	fcgi_buf_free(struct fcgi_buf *);
+void	fcgi_buf_read_file(struct fcgi_buf *, const char *);
 void	fcgi_param(struct fcgi_buf *, const char *, const char *);
 void	fcgi_request(struct fcgi_buf *, const struct fcgi_buf *,
 	    const void *, size_t);
 void	fcgi_request_ex(struct fcgi_buf *, const struct fcgi_buf *,
 	    const void *, size_t, int, size_t);
+void	fcgi_post_request(struct fcgi_buf *, const char *,
+	    const struct fcgi_buf *, const char *);
 int	fcgi_connect(const char *);
 int	fcgi_exchange(int, const char *, size_t, int, struct fcgi_buf *,
 	    int, int);

@@ -39,14 +39,11 @@ teardown() {
 	done
 }
 
-# spool_file FILE...: each accepted through the connector (CGI); only
-# the event type is required, so that inventory SIM events are taken.
+# spool_file FILE...: each accepted through the connector, in order;
+# only the event type is required, so that inventory SIM events are
+# taken.
 spool_file() {
-	local f
-	for f in "$@"; do
-		store_post "$f" REQUIRED_FIELDS=data.event_type
-		assert_status 202 || return 1
-	done
+	store_post_events REQUIRED_FIELDS=data.event_type -- "$@"
 }
 
 # event ID KEY-JSON UPDATED_AT: a SIM/Updated event whose key is

@@ -36,6 +36,11 @@
 #                         under NSPS_WRAPPER: these posts only load the
 #                         queue, on the paths the cgi, spool and pg
 #                         suites check under the wrapper already
+#   store_post_events [NAME=VALUE...] -- FILE...  each FILE posted
+#                         through one FastCGI connector (post_events),
+#                         under the same wrapper, without the
+#                         write-ahead log (the events land where
+#                         store_post puts them): for loading many
 #   store_crashed         after a worker was SIGKILLed: whatever must
 #                         pass before another worker may take its
 #                         events over (pg: its leases run out; LEASE_TIME
@@ -158,6 +163,12 @@ store_post() {
 	# shellcheck disable=SC2046
 	WRAPPER=${NSPS_FIXTURE_WRAPPER-$WRAPPER} post_event "$file" \
 	    $(store_env) "$@"
+}
+
+store_post_events() {
+	# shellcheck disable=SC2046
+	WRAPPER=${NSPS_FIXTURE_WRAPPER-$WRAPPER} post_events \
+	    $(store_env | grep -v '^SPOOL_WAL=') "$@"
 }
 
 store_crashed() {

@@ -33,7 +33,10 @@ setup() {
 	: > "$LOG"
 	workers=
 	export RETRY_BASE=100ms RETRY_CAP=400ms HANDLER_TIMEOUT=10s
-	export LEASE_TIME=2s DB_TIMEOUT=2s
+	# A lease long enough that a worker stalled on a loaded machine
+	# (ASan, two CPUs, a load of 7) still renews it in time: with 2 s,
+	# a live worker lost one mid-handler and its event ran twice.
+	export LEASE_TIME=4s DB_TIMEOUT=2s
 	# The workers' copies of bodies; a SIGKILLed one leaves its own.
 	export TMPDIR=$BATS_TEST_TMPDIR
 }

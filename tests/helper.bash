@@ -128,9 +128,9 @@ assert_header() {
 # status and the fixed headers.
 assert_error() {
 	assert_status "$1" || return 1
-	assert_json .type "$2" || return 1
-	assert_json '.message | type' string || return 1
-	assert_json '.error | type' string || return 1
+	# One jq for the three fields: an exec of jq costs 30 ms here.
+	assert_json '"\(.type) \(.message | type) \(.error | type)"' \
+	    "$2 string string" || return 1
 	assert_header 'Content-Type: application/json' || return 1
 	assert_header 'Cache-Control: no-store'
 }

@@ -94,17 +94,14 @@ assert_value() {
 }
 
 @test "metrics: 1,000 random event types leave METRICS_MAX_TYPES series plus other" {
-	local m=$BATS_TEST_TMPDIR/m i n sum
-	mkdir -p "$m"
+	local m=$BATS_TEST_TMPDIR/m i n sum files=()
+	mkdir -p "$m/ev"
 	for i in $(seq 1000); do
 		printf '{"data":{"event_type":"T%s/%s"},"pb_data":{"account_info":{"bill_status":"open"}}}' \
-		    "$RANDOM$RANDOM" "$i" > "$m/ev.json"
-		env -i API_TOKEN="$TOKEN" REQUEST_METHOD=POST \
-		    SCRIPT_NAME=/process-event METRICS_DIR="$m" \
-		    METRICS_MAX_TYPES=7 CONTENT_LENGTH="$(wc -c < "$m/ev.json")" \
-		    HTTP_AUTHORIZATION="Bearer $TOKEN" \
-		    "$CONNECTOR" < "$m/ev.json" > /dev/null 2>&1 || return 1
+		    "$RANDOM$RANDOM" "$i" > "$m/ev/$i.json"
+		files+=("$m/ev/$i.json")
 	done
+	post_events METRICS_DIR="$m" METRICS_MAX_TYPES=7 -- "${files[@]}"
 	scrape_cgi METRICS_DIR="$m"
 	assert_status 200
 	printf '%s\n' "$resp_body" > "$m/scrape"

@@ -13,37 +13,15 @@
  * usage: fcgi-client [-n count] [-p path] socket bodyfile
  * The token is taken from BENCH_TOKEN, never from the command line.
  */
-#include <err.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "fcgi-client.h"
 
 /* Generous: the connector may be running under callgrind. */
 #define TIMEOUT_MS	60000
-
-/* One request on a new connection; returns 1 when the answer is a 202. */
-static int
-one_request(const char *sock, const struct fcgi_buf *req)
-{
-	struct fcgi_buf	 in = { 0 }, out = { 0 };
-	int		 fd, ok;
-
-	if ((fd = fcgi_connect(sock)) == -1)
-		err(1, "%s", sock);
-	if (fcgi_exchange(fd, req->p, req->len, fd, &in, 0, TIMEOUT_MS) == -1)
-		errx(1, "%s: no answer within %d s", sock, TIMEOUT_MS / 1000);
-	close(fd);
-	ok = fcgi_stdout(&in, &out) == 0 && out.len >= 11 &&
-	    memcmp(out.p, "Status: 202", 11) == 0;
-	fcgi_buf_free(&in);
-	fcgi_buf_free(&out);
-	return ok;
-}
 
 int
 main(int argc, char *argv[])
@@ -84,7 +62,7 @@ main(int argc, char *argv[])
 	fcgi_buf_read_file(&body, argv[1]);
 	fcgi_post_request(&req, path, &body, token);
 	for (i = 0; i < count; i++)
-		if (!one_request(argv[0], &req))
+		if (fcgi_post_status(argv[0], &req, TIMEOUT_MS) != 202)
 			failed++;
 	if (failed > 0) {
 		fprintf(stderr, "fcgi-client: %ld of %ld answers were not 202\n",

@@ -19,34 +19,12 @@
 #include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "fcgi-client.h"
 
 /* A hang detector, not a speed bound: the connector may run under ASan
  * on a loaded machine, and PostgreSQL's commit may wait on a disk. */
 #define TIMEOUT_MS	30000
-
-/* The status of the answer's Status line, or -1. */
-static int
-post(const char *sock, const struct fcgi_buf *req)
-{
-	struct fcgi_buf	 in = { 0 }, out = { 0 };
-	int		 fd, status = -1;
-
-	if ((fd = fcgi_connect(sock)) == -1)
-		err(2, "%s", sock);
-	if (fcgi_exchange(fd, req->p, req->len, fd, &in, 0, TIMEOUT_MS) == -1)
-		errx(2, "%s: no answer within %d s", sock, TIMEOUT_MS / 1000);
-	close(fd);
-	if (fcgi_stdout(&in, &out) == 0 && out.p != NULL &&
-	    strncmp(out.p, "Status: ", 8) == 0)
-		status = atoi(out.p + 8);
-	fcgi_buf_free(&in);
-	fcgi_buf_free(&out);
-	return status;
-}
 
 int
 main(int argc, char *argv[])
@@ -65,7 +43,7 @@ main(int argc, char *argv[])
 		body.len = 0;
 		fcgi_buf_read_file(&body, argv[i]);
 		fcgi_post_request(&req, "/process-event", &body, token);
-		status = post(argv[1], &req);
+		status = fcgi_post_status(argv[1], &req, TIMEOUT_MS);
 		printf("%d %s\n", status, argv[i]);
 		if (status != 202)
 			rc = 1;

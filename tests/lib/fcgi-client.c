@@ -253,6 +253,31 @@ now_ms(void)
 }
 
 /*
+ * Sends req on a new connection to the unix socket at sock and reads
+ * the answer to its end.  Returns the status on the answer's Status
+ * line, or -1 when it has none; exits 2 when the socket cannot be
+ * reached or gives no answer within timeout_ms.
+ */
+int
+fcgi_post_status(const char *sock, const struct fcgi_buf *req, int timeout_ms)
+{
+	struct fcgi_buf	 in = { 0 }, out = { 0 };
+	int		 fd, status = -1;
+
+	if ((fd = fcgi_connect(sock)) == -1)
+		err(2, "%s", sock);
+	if (fcgi_exchange(fd, req->p, req->len, fd, &in, 0, timeout_ms) == -1)
+		errx(2, "%s: no answer within %d s", sock, timeout_ms / 1000);
+	close(fd);
+	if (fcgi_stdout(&in, &out) == 0 && out.p != NULL &&
+	    strncmp(out.p, "Status: ", 8) == 0)
+		status = atoi(out.p + 8);
+	fcgi_buf_free(&in);
+	fcgi_buf_free(&out);
+	return status;
+}
+
+/*
  * Writes out to wfd and reads rfd to EOF into in, both at once (a
  * server may answer before it has read everything), within timeout_ms.
  * A write that fails (the peer stopped reading) just stops the writing.

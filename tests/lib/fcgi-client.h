@@ -31,6 +31,7 @@ void	fcgi_request_ex(struct fcgi_buf *, const struct fcgi_buf *,
 void	fcgi_post_request(struct fcgi_buf *, const char *,
 	    const struct fcgi_buf *, const char *);
 int	fcgi_connect(const char *);
+int	fcgi_post_status(const char *, const struct fcgi_buf *, int);
 int	fcgi_exchange(int, const char *, size_t, int, struct fcgi_buf *,
 	    int, int);
 int	fcgi_answer(int, struct fcgi_buf *, int);

@@ -235,15 +235,21 @@ contract_over_server_limit() {
 
 # contract_many BASE LOG N: N events in a row, every one 202 and logged.
 contract_many() {
-	local base=$1 log=$2 n=${3:-50} i codes
+	local base=$1 log=$2 n=${3:-50} i codes args=()
 	log_mark "$log"
-	codes=$(for i in $(seq 1 "$n"); do
-		curl -s -o /dev/null -m 20 -w '%{http_code}\n' \
-		    -H 'Content-Type: application/json' \
-		    -H "Authorization: Bearer $TOKEN" \
-		    --data-binary "@$FIX/nsps-doc-sample.json" \
-		    "$base/process-event"
-	done | sort | uniq -c | tr -s ' ')
+	# One curl for all (an exec of curl costs 35 ms here).  Over
+	# HTTP/1.1 each request has a connection of its own, as with a
+	# curl each: "Connection: close" ends it.  Over HTTP/2 (Caddy and
+	# H2O, with TLS) curl sends them all on one connection.
+	for ((i = 0; i < n; i++)); do
+		[ "$i" -eq 0 ] || args+=(--next)
+		args+=(-s -o /dev/null -m 20 -w '%{http_code}\n'
+		    -H 'Connection: close' -H 'Content-Type: application/json'
+		    -H "Authorization: Bearer $TOKEN"
+		    --data-binary "@$FIX/nsps-doc-sample.json"
+		    "$base/process-event")
+	done
+	codes=$(curl "${args[@]}" | sort | uniq -c | tr -s ' ')
 	[ "$codes" = " $n 202" ] || fail_with "statuses of $n events: $codes" ||
 	    return 1
 	assert_logged "$log" "Received event: SIM/Updated | bill status: open" "$n"

@@ -19,7 +19,16 @@
  * with O_DIRECT, each event padded to whole 4096-byte blocks: the page
  * cache left out, the fdatasync still there for the disk's own cache.
  *
- * usage: fsync-probe [-l [-d]] [-n procs] [-t seconds] bodyfile dir
+ * With -s, the file work the spool does in a request when the log holds
+ * the event, and nothing else: an fstatat(2) of ids/<name>, the body
+ * written to an O_TMPFILE file in tmp/ with META_LEN bytes of metadata
+ * in its attribute user.nsps, linked into ids/ through /proc and from
+ * there into new/, no fsync; at the end one syncfs(2), as a checkpoint
+ * makes them durable.  Its CPU per event, beside the path without a
+ * store, bounds what any number of requests in flight can reach while
+ * each request makes its files.
+ *
+ * usage: fsync-probe [-l [-d] | -s] [-n procs] [-t seconds] bodyfile dir
  * Prints "events=N seconds=S rate=R procs=P bytes=B" on success; the
  * files are left in dir/new (dir/log with -l) for the caller to count
  * and remove.
@@ -27,6 +36,7 @@
 #define _GNU_SOURCE		/* O_DIRECT */
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +50,7 @@
 #define MAX_BODY	(1024 * 1024)
 #define SEGMENT		(32 * 1024 * 1024)
 #define BLOCK		4096
+#define META_LEN	300	/* about the spool's metadata line */
 
 struct result {
 	unsigned long long	 events;
@@ -101,6 +112,47 @@ probe(int tmp, int new, const char *body, size_t len, double seconds)
 		}
 		r.events++;
 	}
+	return r;
+}
+
+/* One process's loop with -s: the spool's files, without fsyncs. */
+static struct result
+probe_files(int tmp, int ids, int new, const char *body, size_t len,
+    double seconds)
+{
+	static char	 meta[META_LEN];
+	struct result	 r = { 0, 0 };
+	struct stat	 st;
+	char		 name[64], path[64];
+	double		 end = now() + seconds;
+	long		 pid = (long)getpid();
+	int		 fd;
+
+	memset(meta, 'm', sizeof(meta));
+	while (now() < end) {
+		snprintf(name, sizeof(name), "%ld.%llu", pid, r.events);
+		if (fstatat(ids, name, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    errno != ENOENT) {
+			r.error = EEXIST;
+			break;
+		}
+		fd = openat(tmp, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (fd == -1 || write_all(fd, body, len) == -1 ||
+		    fsetxattr(fd, "user.nsps", meta, sizeof(meta), 0) == -1) {
+			r.error = errno != 0 ? errno : EIO;
+			break;
+		}
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, path, ids, name, AT_SYMLINK_FOLLOW) == -1 ||
+		    close(fd) == -1 || linkat(ids, name, new, name, 0) == -1) {
+			r.error = errno != 0 ? errno : EIO;
+			break;
+		}
+		r.events++;
+	}
+	/* Their writeback is part of their cost: a checkpoint pays it. */
+	if (r.error == 0 && syncfs(tmp) == -1)
+		r.error = errno;
 	return r;
 }
 
@@ -175,8 +227,8 @@ open_dir(int root, const char *name)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: fsync-probe [-l [-d]] [-n procs] [-t seconds] "
-	    "bodyfile dir\n");
+	fprintf(stderr, "usage: fsync-probe [-l [-d] | -s] [-n procs] "
+	    "[-t seconds] bodyfile dir\n");
 	exit(2);
 }
 
@@ -194,11 +246,11 @@ main(int argc, char *argv[])
 	pid_t		 pids[MAX_PROCS];
 	int		 go[2], out[2], ch, fd, root, tmp, new, status, i;
 	int		 failed = 0, log = 0, logdir = -1, seg[MAX_PROCS];
-	int		 direct = 0;
+	int		 direct = 0, files = 0, ids = -1;
 	char		 name[64];
 	char		 c;
 
-	while ((ch = getopt(argc, argv, "dln:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "dln:st:")) != -1) {
 		switch (ch) {
 		case 'd':
 			direct = 1;
@@ -211,6 +263,9 @@ main(int argc, char *argv[])
 			if (*end != '\0' || procs < 1 || procs > MAX_PROCS)
 				usage();
 			break;
+		case 's':
+			files = 1;
+			break;
 		case 't':
 			seconds = strtod(optarg, &end);
 			if (*end != '\0' || seconds <= 0)
@@ -222,7 +277,7 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 2)
+	if (argc != 2 || (files && log) || (direct && !log))
 		usage();
 
 	if ((fd = open(argv[0], O_RDONLY | O_CLOEXEC)) == -1)
@@ -236,6 +291,8 @@ main(int argc, char *argv[])
 		die(argv[1]);
 	tmp = open_dir(root, "tmp");
 	new = open_dir(root, "new");
+	if (files)
+		ids = open_dir(root, "ids");
 	if (log) {
 		logdir = open_dir(root, "log");
 		for (i = 0; i < procs; i++)
@@ -265,6 +322,9 @@ main(int argc, char *argv[])
 			if (log)
 				r = probe_log(seg[i], body, len, seconds,
 				    direct);
+			else if (files)
+				r = probe_files(tmp, ids, new, body, len,
+				    seconds);
 			else
 				r = probe(tmp, new, body, len, seconds);
 			/* Smaller than PIPE_BUF: one write, never split. */

@@ -311,6 +311,7 @@ struct state {
 	int		 have_event;
 };
 
+void	 use_c_locale(void);
 int	 state_init(struct state *);
 void	 state_free(struct state *);
 
@@ -374,7 +375,7 @@ void	 log_msg(const char *, ...)
 
 /* Transports. Each returns the process exit status. */
 int	 serve_fcgi(const struct config *, const struct sink *, const char *,
-	    int);
+	    int, int);
 int	 serve_cgi(const struct config *, const struct sink *);
 int	 serve_file(const struct config *, const struct sink *, int);
 const char *http_parse_head(char *, struct request *);

@@ -3,9 +3,10 @@
  * SPDX-License-Identifier: ISC (see LICENSE)
  */
 /*
- * FastCGI transport on libfcgi's FCGX_* API: one request at a time,
- * the same handle() as the other modes, over any number of the web
- * server's connections (see serve_fcgi()).
+ * FastCGI transport on libfcgi's FCGX_* API: the same handle() as the
+ * other modes, over any number of the web server's connections (see
+ * serve_fcgi()), one request at a time, or one per thread where the
+ * store lets several wait on one disk flush (the spool's log).
  */
 #include "config.h"
 
@@ -19,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,22 +123,51 @@ write_fcgi(void *ctx, const char *p, size_t len)
 }
 
 /*
- * SIGTERM, SIGINT and SIGHUP end the process at once while it is in
- * FCGX_Accept_r(), before anything of a request is handled (the web
- * server then answers 502 and NSPS sends again), and only after the
- * response otherwise.  A flag does that rather than a signal mask, so a request
- * costs no sigprocmask() pair; SA_RESTART keeps a signal from cutting
- * the request's reads and writes short.
+ * SIGTERM, SIGINT and SIGHUP end the process at once while no request
+ * is being served, before anything of the next one is handled (the web
+ * server then answers 502 and NSPS sends again), and otherwise once
+ * the last request served has been answered.  Counters do that rather
+ * than a signal mask, so a request costs no sigprocmask() pair; both
+ * are atomic, so that the handler, on whichever thread it runs, and a
+ * thread ending a request cannot both miss the other.  SA_RESTART keeps
+ * a signal from cutting the request's reads and writes short.
  */
-static volatile sig_atomic_t busy, stop_asked;
+static int	 busy, stop_asked;
 
 static void
 on_stop(int sig)
 {
 	(void)sig;
-	if (!busy)
+	__atomic_store_n(&stop_asked, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&busy, __ATOMIC_SEQ_CST) == 0)
 		_exit(0);
-	stop_asked = 1;
+}
+
+/* Before a request is taken: a stop asked for ends the process. */
+static void
+stop_if_asked(void)
+{
+	if (!__atomic_load_n(&stop_asked, __ATOMIC_SEQ_CST))
+		return;
+	if (__atomic_load_n(&busy, __ATOMIC_SEQ_CST) == 0)
+		_exit(0);
+	/* Another thread's request is still being served: it ends it. */
+	for (;;)
+		pause();
+}
+
+static void
+request_begin(void)
+{
+	__atomic_add_fetch(&busy, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+request_end(void)
+{
+	if (__atomic_sub_fetch(&busy, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&stop_asked, __ATOMIC_SEQ_CST))
+		_exit(0);
 }
 
 static int
@@ -402,11 +433,8 @@ serve_one(const struct config *cfg, const struct sink *sink,
 
 	p->last[slot] = ++p->clock;
 
-	busy = 0;
-	if (stop_asked)
-		_exit(0);
+	stop_if_asked();
 	rc = FCGX_Accept_r(fr);
-	busy = 1;
 	if (rc < 0) {
 		/* A protocol error: libfcgi closed it, found none waiting. */
 		if (rc == -EINTR || rc == -EAGAIN || rc == -EWOULDBLOCK)
@@ -415,35 +443,144 @@ serve_one(const struct config *cfg, const struct sink *sink,
 		    "failed");
 		return -1;
 	}
+	request_begin();
 	fill_request(&req, fr);
 	(void)serve_request(cfg, sink, st, &req, write_fcgi, fr->out);
 	if (finish_stdin(fr->in) == -1)
 		fr->keepConnection = 0;
 	FCGX_Finish_r(fr);
+	request_end();
+	return 0;
+}
+
+/*
+ * One thread's loop over its own pool of connections: returns only
+ * when libfcgi or poll(2) fails for good.
+ */
+static void
+serve_pool(const struct config *cfg, const struct sink *sink,
+    struct state *st, struct pool *p)
+{
+	int	 i, n;
+
+	for (;;) {
+		stop_if_asked();
+		/*
+		 * Holding no connection, take a waiting one before any
+		 * poll(): under load there is one, and none of its
+		 * requests waits on another's.
+		 */
+		if (!holding(p) && (i = accept_conn(p)) != -1) {
+			if (i == -2 || serve_one(cfg, sink, st, p, i) == -1)
+				return;
+			continue;
+		}
+		if ((n = wait_ready(p)) == -1) {
+			log_msg("poll: %s", strerror(errno));
+			return;
+		}
+		for (i = 1; i < n; i++)
+			if ((p->pfd[i].revents & (POLLIN | POLLRDHUP | POLLHUP |
+			    POLLERR)) != 0 &&
+			    serve_one(cfg, sink, st, p, p->slot[i]) == -1)
+				return;
+		/* A new connection's request follows its connect(2). */
+		if (n > 0 && (p->pfd[0].revents & POLLIN) &&
+		    (i = accept_conn(p)) != -1 &&
+		    (i == -2 || serve_one(cfg, sink, st, p, i) == -1))
+			return;
+	}
+}
+
+/* A pool of connections on the listening socket, for one thread. */
+static struct pool *
+pool_new(int listen_fd)
+{
+	struct pool	*p;
+	int		 i;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->listen_fd = listen_fd;
+	p->allowed = getenv("FCGI_WEB_SERVER_ADDRS");
+	for (i = 0; i < MAX_CONNS; i++)
+		FCGX_InitRequest(&p->fr[i], listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	return p;
+}
+
+struct fcgi_thread {
+	const struct config	*cfg;
+	const struct sink	*sink;
+	int			 listen_fd;
+};
+
+/*
+ * A thread beside the first: its own pool, state and locale.  Its end
+ * ends the process, as the first thread's does: the web server starts
+ * another.
+ */
+static void *
+worker_main(void *arg)
+{
+	const struct fcgi_thread *w = arg;
+	struct state	 st;
+	struct pool	*p;
+
+	use_c_locale();
+	if ((p = pool_new(w->listen_fd)) == NULL || state_init(&st) == -1) {
+		log_msg("thread: %s", strerror(ENOMEM));
+		_exit(1);
+	}
+	serve_pool(w->cfg, w->sink, &st, p);
+	_exit(1);
+}
+
+/* The threads beside the first: threads - 1 of them. */
+static int
+start_workers(struct fcgi_thread *w, int threads)
+{
+	pthread_attr_t	 attr;
+	pthread_t	 tid;
+	int		 i, rc;
+
+	if ((rc = pthread_attr_init(&attr)) != 0 ||
+	    (rc = pthread_attr_setdetachstate(&attr,
+	    PTHREAD_CREATE_DETACHED)) != 0) {
+		log_msg("pthread_attr: %s", strerror(rc));
+		return -1;
+	}
+	for (i = 1; i < threads; i++)
+		if ((rc = pthread_create(&tid, &attr, worker_main, w)) != 0) {
+			log_msg("pthread_create: %s", strerror(rc));
+			pthread_attr_destroy(&attr);
+			return -1;
+		}
+	pthread_attr_destroy(&attr);
 	return 0;
 }
 
 /*
  * Serves FastCGI on listen_fd, or on a socket bound to addr when it is
- * not NULL.  The stop signals are set first: once the socket exists a
+ * not NULL, with threads serving a request each (1: the calling thread
+ * alone).  The stop signals are set first: once the socket exists a
  * web server or a test may send one, and the default action would end
  * the process with 143 rather than 0.
  *
  * libfcgi serves one connection per FCGX_Request and, when the web
  * server keeps a connection (FCGI_KEEP_CONN), blocks reading it while
  * it is idle: a process would be held by one idle connection while
- * others wait in the backlog.  So the process accepts connections
+ * others wait in the backlog.  So each thread accepts connections
  * itself and holds several, each with its own FCGX_Request, and reads
- * whichever poll(2) finds a request on.  Requests are still served one
- * at a time.
+ * whichever poll(2) finds a request on.  A thread serves its requests
+ * one at a time.
  */
 int
 serve_fcgi(const struct config *cfg, const struct sink *sink,
-    const char *addr, int listen_fd)
+    const char *addr, int listen_fd, int threads)
 {
-	static struct pool p;
+	static struct fcgi_thread w;
 	struct state	 st;
-	int		 i, n;
+	struct pool	*p;
 
 	if (setup_signals() == -1) {
 		log_msg("sigaction: %s", strerror(errno));
@@ -456,44 +593,20 @@ serve_fcgi(const struct config *cfg, const struct sink *sink,
 		log_msg("fcntl: %s", strerror(errno));
 		return 1;
 	}
-	p.listen_fd = listen_fd;
-	p.allowed = getenv("FCGI_WEB_SERVER_ADDRS");
-	if (state_init(&st) == -1 || FCGX_Init() != 0) {
+	if (state_init(&st) == -1 || FCGX_Init() != 0 ||
+	    (p = pool_new(listen_fd)) == NULL) {
 		log_msg("FastCGI initialisation failed");
 		return 1;
 	}
-	for (i = 0; i < MAX_CONNS; i++)
-		FCGX_InitRequest(&p.fr[i], listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-	for (;;) {
-		busy = 0;
-		if (stop_asked)
-			_exit(0);
-		/*
-		 * Holding no connection, take a waiting one before any
-		 * poll(): under load there is one, and none of its
-		 * requests waits on another's.
-		 */
-		if (!holding(&p) && (i = accept_conn(&p)) != -1) {
-			if (i == -2 || serve_one(cfg, sink, &st, &p, i) == -1)
-				break;
-			continue;
-		}
-		if ((n = wait_ready(&p)) == -1) {
-			log_msg("poll: %s", strerror(errno));
-			break;
-		}
-		for (i = 1; i < n; i++)
-			if ((p.pfd[i].revents & (POLLIN | POLLRDHUP | POLLHUP |
-			    POLLERR)) != 0 &&
-			    serve_one(cfg, sink, &st, &p, p.slot[i]) == -1)
-				goto out;
-		/* A new connection's request follows its connect(2). */
-		if (n > 0 && (p.pfd[0].revents & POLLIN) &&
-		    (i = accept_conn(&p)) != -1 &&
-		    (i == -2 || serve_one(cfg, sink, &st, &p, i) == -1))
-			break;
-	}
-out:
+	w.cfg = cfg;
+	w.sink = sink;
+	w.listen_fd = listen_fd;
+	if (threads > 1 && start_workers(&w, threads) == -1)
+		_exit(1);
+	serve_pool(cfg, sink, &st, p);
+	if (threads > 1)
+		_exit(1);
 	state_free(&st);
+	free(p);
 	return 1;
 }

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +23,23 @@
 /* Refused bodies are read and thrown away up to this, see drain(). */
 #define DRAIN_LIMIT	(16u * 1024 * 1024)
 #define DRAIN_CHUNK	(64u * 1024)
+
+/*
+ * json-c moves to the C locale around every parse: duplocale() of the
+ * thread's locale, newlocale() over it, freelocale() after.  The
+ * connector never calls setlocale(), so its locale is C anyway; with
+ * the C locale's own object as the thread's locale, the C library
+ * answers all three at once instead of copying one per request.  Each
+ * thread that parses calls it once.
+ */
+void
+use_c_locale(void)
+{
+	locale_t	 c;
+
+	if ((c = newlocale(LC_ALL_MASK, "C", (locale_t)0)) != (locale_t)0)
+		uselocale(c);
+}
 
 int
 state_init(struct state *st)

@@ -24,7 +24,8 @@
 
 static enum log_format	 log_format = LOG_TEXT;
 static uint64_t		 id_state;
-static struct buf	 text, json;	/* the line, reused */
+/* The line, reused: one per thread (a FastCGI process may have several). */
+static _Thread_local struct buf text, json;
 
 void
 log_init(const struct config *cfg)
@@ -43,7 +44,8 @@ next_random(void)
 {
 	uint64_t	 z;
 
-	z = (id_state += 0x9e3779b97f4a7c15ULL);
+	z = __atomic_add_fetch(&id_state, 0x9e3779b97f4a7c15ULL,
+	    __ATOMIC_RELAXED);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
@@ -265,7 +267,7 @@ json_line(struct buf *b, const struct buf *msg, const struct log_record *r)
 
 /*
  * Writes the line for one request.  Both buffers live as long as the
- * process, so a request allocates nothing here after the first.
+ * thread, so a request allocates nothing here after the first.
  */
 void
 log_request(const struct log_record *r)

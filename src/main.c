@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,22 +60,6 @@ sanitise_stdio(void)
 			_exit(1);
 }
 
-/*
- * json-c moves to the C locale around every parse: duplocale() of the
- * thread's locale, newlocale() over it, freelocale() after.  The
- * connector never calls setlocale(), so its locale is C anyway; with
- * the C locale's own object as the thread's locale, the C library
- * answers all three at once instead of copying one per request.
- */
-static void
-use_c_locale(void)
-{
-	locale_t	 c;
-
-	if ((c = newlocale(LC_ALL_MASK, "C", (locale_t)0)) != (locale_t)0)
-		uselocale(c);
-}
-
 static int
 is_listening_socket(int fd)
 {
@@ -119,7 +102,7 @@ run_fcgi(const struct config *cfg, const struct sink *sink, const char *addr,
     int fd)
 {
 	const char	*why = NULL;
-	int		 ex = EX_CONFIG_CODE;
+	int		 ex = EX_CONFIG_CODE, threads = 1;
 
 	if (cfg->error[0] != '\0') {
 		log_msg("%s", cfg->error);
@@ -140,8 +123,11 @@ run_fcgi(const struct config *cfg, const struct sink *sink, const char *addr,
 		return ex;
 	}
 	if (sink->serving != NULL)
-		sink->serving(sink->ctx);
-	return serve_fcgi(cfg, sink, addr, fd);
+		threads = sink->serving(sink->ctx);
+	/* Inline delivery runs one handler at a time per process. */
+	if (sink->deliver != NULL)
+		threads = 1;
+	return serve_fcgi(cfg, sink, addr, fd, threads);
 }
 
 int

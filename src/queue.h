@@ -49,9 +49,10 @@ struct sink {
 	/*
 	 * Optional: this process will store many events (FastCGI), so
 	 * the store may use what a one-request process cannot (the
-	 * spool's write-ahead log).
+	 * spool's write-ahead log).  Returns how many requests the store
+	 * takes at once, each on a thread of its own; without it, one.
 	 */
-	void		(*serving)(void *);
+	int		(*serving)(void *);
 };
 
 /*

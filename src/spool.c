@@ -59,6 +59,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,12 @@
 
 #include "extern.h"
 #include "spool.h"
+
+/*
+ * The metadata of the event being stored, reused: one per thread, as
+ * a FastCGI process may store several at once (see wal.c).
+ */
+static _Thread_local struct buf meta_line;
 
 const char *const spool_dirs[SPOOL_NDIRS] = {
 	"tmp", "ids", "meta", "new", "cur", "retry", "done", "failed",
@@ -99,7 +106,7 @@ spool_open(struct spool *sp, const char *path)
 	for (i = 0; i < SPOOL_NDIRS; i++)
 		sp->fd[i] = -1;
 	sp->root = -1;
-	sp->wal.dir = sp->wal.fd = -1;
+	wal_init(&sp->wal);
 	sp->log = log_msg;
 	sp->pid = getpid();
 	snprintf(sp->path, sizeof(sp->path), "%s", path);
@@ -141,6 +148,7 @@ spool_close(struct spool *sp)
 	if (sp->wal.dir != -1)
 		wal_close(&sp->wal);
 	buf_free(&sp->meta);
+	buf_free(&meta_line);
 }
 
 static enum store_result
@@ -230,8 +238,8 @@ body_link(struct spool *sp, int fd, int named, const char *bname, int dir,
  * the open file for the gate to link, or -1 with nothing left behind.
  */
 static int
-body_write(struct spool *sp, const char *bname, const char *data,
-    size_t len, int sync, int *named, int *sidecar)
+body_write(struct spool *sp, const struct buf *meta, const char *bname,
+    const char *data, size_t len, int sync, int *named, int *sidecar)
 {
 	int	 fd, save;
 
@@ -240,7 +248,7 @@ body_write(struct spool *sp, const char *bname, const char *data,
 	if (write_all(fd, data, len) == -1)
 		goto fail;
 	if (!sp->no_xattr &&
-	    fsetxattr(fd, META_XATTR, sp->meta.data, sp->meta.len, 0) == -1) {
+	    fsetxattr(fd, META_XATTR, meta->data, meta->len, 0) == -1) {
 		/* No attributes here at all, or no room for this one. */
 		if (errno == ENOTSUP)
 			sp->no_xattr = 1;
@@ -317,6 +325,13 @@ duplicate(struct spool *sp, char *why, size_t whylen)
 	return STORE_DUPLICATE;
 }
 
+/* A tmp/ name's sequence number: the process's threads share it. */
+static unsigned
+next_seq(struct spool *sp)
+{
+	return __atomic_add_fetch(&sp->seq, 1, __ATOMIC_RELAXED);
+}
+
 /*
  * The event's files: the body (with its metadata), the gate, the link
  * into new/; see the comment at the top of the file for the order of
@@ -324,22 +339,22 @@ duplicate(struct spool *sp, char *why, size_t whylen)
  * without it (the log holds the event) nothing is fsync'd.
  */
 static enum store_result
-spool_files(struct spool *sp, const char *id, const char *body, size_t len,
-    int sync, char *why, size_t whylen)
+spool_files(struct spool *sp, const struct buf *meta, const char *id,
+    const char *body, size_t len, int sync, char *why, size_t whylen)
 {
 	char		 bname[SPOOL_ID_MAX + 64], mname[SPOOL_ID_MAX + 64];
 	int		 tmp = sp->fd[SPOOL_TMP], fd, err, named, sidecar = 0;
+	unsigned	 seq = next_seq(sp);
 
-	sp->seq++;
 	snprintf(bname, sizeof(bname), "%s,%ld,%u,b", id, (long)sp->pid,
-	    sp->seq);
+	    seq);
 	snprintf(mname, sizeof(mname), "%s,%ld,%u,m", id, (long)sp->pid,
-	    sp->seq);
-	if ((fd = body_write(sp, bname, body, len, sync, &named,
+	    seq);
+	if ((fd = body_write(sp, meta, bname, body, len, sync, &named,
 	    &sidecar)) == -1)
 		return failed(why, whylen, "tmp", errno);
-	if (sidecar && write_file(tmp, mname, sp->meta.data,
-	    sp->meta.len, sync) == -1) {
+	if (sidecar && write_file(tmp, mname, meta->data, meta->len,
+	    sync) == -1) {
 		err = errno;
 		close(fd);
 		unlinkat(tmp, bname, 0);
@@ -382,17 +397,18 @@ spool_files(struct spool *sp, const char *id, const char *body, size_t len,
 /*
  * The log, when this process may use it: claimed once, at start-up or
  * at the first event; a claim that failed is tried again a second
- * later, and meanwhile events are stored without the log.
+ * later, and meanwhile events are stored without the log.  A broken
+ * segment is let go once no thread still writes an event of it.
  */
 static int
-wal_ready(struct spool *sp)
+wal_ready_locked(struct spool *sp)
 {
 	long long	 now;
 
-	if (!sp->wal_wanted)
-		return 0;
 	if (sp->wal.fd != -1 && !sp->wal.broken)
 		return 1;
+	if (sp->wal.inflight > 0)
+		return 0;
 	now = clock_ms(CLOCK_MONOTONIC);
 	if (now < sp->wal_retry_ms)
 		return 0;
@@ -407,37 +423,54 @@ wal_ready(struct spool *sp)
 	return 1;
 }
 
+static int
+wal_ready(struct spool *sp)
+{
+	int	 ready;
+
+	if (!sp->wal_wanted)
+		return 0;
+	pthread_mutex_lock(&sp->wal.lock);
+	ready = wal_ready_locked(sp);
+	pthread_mutex_unlock(&sp->wal.lock);
+	return ready;
+}
+
 /*
  * Acknowledged on the log: the record is made durable first, then the
  * files are written without fsyncs.  Once the record is on disk the
  * event is stored whatever happens to its files: recovery rebuilds
  * them from the record, so a failure there is logged and still a 202.
- * *nolog: the event is too large for a segment.
+ * *nolog: the event is too large for a segment, or another thread's
+ * failure broke the segment before this record was written: it is
+ * stored with fsyncs instead.
  */
 static enum store_result
-wal_store(struct spool *sp, const char *id, const char *body, size_t len,
-    uint32_t crc, char *why, size_t whylen, int *nolog)
+wal_store(struct spool *sp, const struct buf *meta, const char *id,
+    const char *body, size_t len, uint32_t crc, char *why, size_t whylen,
+    int *nolog)
 {
 	enum store_result r;
 
-	if (wal_append(&sp->wal, id, strlen(id), sp->meta.data, sp->meta.len,
+	if (wal_append(&sp->wal, id, strlen(id), meta->data, meta->len,
 	    body, len, crc) == -1) {
-		if (errno == EFBIG) {
+		if (errno == EFBIG || errno == EBADF) {
 			*nolog = 1;
 			return STORE_FAILED;
 		}
 		return failed(why, whylen, "wal", errno);
 	}
-	if ((r = spool_files(sp, id, body, len, 0, why, whylen)) !=
-	    STORE_FAILED)
+	r = spool_files(sp, meta, id, body, len, 0, why, whylen);
+	wal_done(&sp->wal, r != STORE_FAILED);
+	if (r != STORE_FAILED)
 		return r;
 	sp->log("%s: %s; the log holds it, and recovery restores it", id,
 	    why);
 	/*
-	 * nsps-deliver's next checkpoint recovers a segment no process
-	 * owns; the next event here claims one again.
+	 * The segment is let go once no thread is left on it (see
+	 * wal_done()): then nsps-deliver's next checkpoint, or this
+	 * process's next claim, recovers it.
 	 */
-	wal_release(&sp->wal);
 	return STORE_OK;
 }
 
@@ -471,14 +504,15 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	/* Before the metadata: a claim may restore records with it. */
 	log = wal_ready(sp);
 	crc = crc32c(0, body, len);
-	if (build_meta(&sp->meta, ev, req, len, crc) == -1)
+	if (build_meta(&meta_line, ev, req, len, crc) == -1)
 		return failed(why, whylen, "metadata", ENOMEM);
 	if (log) {
-		r = wal_store(sp, id, body, len, crc, why, whylen, &nolog);
+		r = wal_store(sp, &meta_line, id, body, len, crc, why, whylen,
+		    &nolog);
 		if (!nolog)
 			return r;
 	}
-	return spool_files(sp, id, body, len, 1, why, whylen);
+	return spool_files(sp, &meta_line, id, body, len, 1, why, whylen);
 }
 
 /* The copy's own metadata, parsed: the attribute, else meta/<id>. */
@@ -565,9 +599,8 @@ body_rewrite(struct spool *sp, int folder, const char *id,
 		rc = -1;
 	else if (sp->no_xattr || fsetxattr(fd, META_XATTR, r->meta,
 	    r->meta_len, 0) == -1) {
-		sp->seq++;
 		snprintf(mname, sizeof(mname), "%s,%ld,%u,m", id,
-		    (long)getpid(), sp->seq);
+		    (long)getpid(), next_seq(sp));
 		if (write_file(sp->fd[SPOOL_TMP], mname, r->meta, r->meta_len,
 		    0) == -1 || renameat(sp->fd[SPOOL_TMP], mname,
 		    sp->fd[SPOOL_META], id) == -1)
@@ -611,7 +644,7 @@ spool_wal_restore(void *ctx, const struct wal_rec *r, int rebuild)
 		sp->meta.len = 0;
 		if (buf_add(&sp->meta, r->meta, r->meta_len) == -1)
 			return -1;
-		if (spool_files(sp, id, r->body, r->body_len, 0, why,
+		if (spool_files(sp, &sp->meta, id, r->body, r->body_len, 0, why,
 		    sizeof(why)) == STORE_FAILED) {
 			sp->log("%s: restoring from the log: %s", id, why);
 			return -1;
@@ -688,17 +721,20 @@ spool_sink_close(void *ctx)
 
 /*
  * FastCGI: this process stores many events, so it may own a segment of
- * the log; claimed now, before the first request waits for it.
+ * the log; claimed now, before the first request waits for it.  With
+ * the log, WAL_THREADS threads serve requests, so that their records
+ * share each fdatasync(2) (see wal.c).
  */
-static void
+static int
 spool_serving(void *ctx)
 {
 	struct spool	*sp = ctx;
 
 	if (sp->error[0] != '\0')
-		return;
+		return 1;
 	sp->wal_wanted = 1;
 	(void)wal_ready(sp);
+	return WAL_THREADS;
 }
 
 /*

@@ -24,7 +24,11 @@
  * earlier generation in a recycled segment, is never read as a record.
  *
  * Each connector process owns one segment, by flock(2), for its life:
- * no lock is taken per request.  When its segment is full it makes the
+ * no file lock is taken per request.  Its threads append to it in
+ * turn, under a mutex, and share the fdatasync(2): one call makes every
+ * record written before it durable, so a thread whose record was
+ * written while another's call ran waits for the next call, which one
+ * of the waiting threads makes for all of them (group commit).  When its segment is full it makes the
  * whole spool durable (syncfs) and starts the segment over with the
  * next generation.  A segment no process owns is recovered before it is
  * reused, by the next connector that claims it or by nsps-deliver's
@@ -42,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -332,10 +337,19 @@ seg_walk(struct wal_seg *s, wal_restore_fn restore, void *arg, int rebuild)
 	return (int64_t)off;
 }
 
+/* Once, before wal_open(): the lock lives as long as the process. */
+void
+wal_init(struct wal *w)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->changed, NULL);
+	w->root = w->dir = w->fd = -1;
+}
+
 int
 wal_open(struct wal *w, int root, uint64_t size)
 {
-	memset(w, 0, sizeof(*w));
 	w->root = root;
 	w->fd = -1;
 	w->size = size;
@@ -354,6 +368,7 @@ wal_release(struct wal *w)
 		close(w->fd);	/* and with it the lock */
 	w->fd = -1;
 	w->broken = 0;
+	w->sync_error = 0;
 }
 
 void
@@ -597,9 +612,21 @@ wal_claim(struct wal *w, wal_restore_fn restore, void *arg)
 	return seg_create(w);
 }
 
+/*
+ * A broken segment is let go once no thread is left on it, so that
+ * nsps-deliver's checkpoint, or this process's next claim, recovers
+ * what its records hold.
+ */
+static void
+let_go(struct wal *w)
+{
+	if (w->broken && w->inflight == 0 && !w->syncing)
+		wal_release(w);
+}
+
 /* A record that did not reach the disk must never be read back. */
 static void
-unwrite(struct wal *w)
+unwrite(struct wal *w, uint64_t at)
 {
 	static const unsigned char zero[WAL_REC_HEAD];
 
@@ -608,39 +635,88 @@ unwrite(struct wal *w)
 	 * answered 503: delivered, if unasked, but never lost.
 	 */
 	w->broken = 1;
-	if (pwrite(w->fd, zero, sizeof(zero), (off_t)w->off) !=
+	if (pwrite(w->fd, zero, sizeof(zero), (off_t)at) !=
 	    (ssize_t)sizeof(zero))
 		w->off = w->size;
 }
 
 /*
- * Appends one record and makes it durable: 0, or -1 with errno
- * (EFBIG: it would never fit in a segment).  A full segment is started
- * over once everything its records name is on disk.
+ * Waits, lock held, until an fdatasync(2) begun after this thread's
+ * record was written has succeeded: the next one, run by whichever
+ * waiting thread finds none running.  A failed one breaks the segment
+ * for every record it did not cover: each is unwritten by its own
+ * thread, and no record is appended after them.
  */
-int
-wal_append(struct wal *w, const char *id, size_t id_len, const char *meta,
-    size_t meta_len, const char *body, size_t body_len, uint32_t body_crc)
+static int
+group_sync(struct wal *w, uint64_t need)
+{
+	uint64_t	 mine;
+	int		 rc, save;
+
+	while (w->syncs_done < need) {
+		if (w->sync_error != 0) {
+			errno = w->sync_error;
+			return -1;
+		}
+		if (w->syncing) {
+			pthread_cond_wait(&w->changed, &w->lock);
+			continue;
+		}
+		w->syncing = 1;
+		mine = ++w->syncs_started;
+		pthread_mutex_unlock(&w->lock);
+		rc = fdatasync(w->fd);
+		save = errno;
+		pthread_mutex_lock(&w->lock);
+		w->syncing = 0;
+		if (rc == 0)
+			w->syncs_done = mine;
+		else {
+			w->broken = 1;
+			w->sync_error = save != 0 ? save : EIO;
+		}
+		pthread_cond_broadcast(&w->changed);
+	}
+	return 0;
+}
+
+/*
+ * Room for a record of total bytes: a full segment is started over
+ * once everything its records name is on disk, which waits for the
+ * threads still writing their events' files.  -1 with EBADF: the
+ * segment broke meanwhile, by another thread's failure.
+ */
+static int
+make_room(struct wal *w, uint64_t total)
+{
+	while (w->off + total > w->size) {
+		if (w->fd == -1 || w->broken) {
+			errno = EBADF;
+			return -1;
+		}
+		if (w->inflight > 0 || w->syncing) {
+			pthread_cond_wait(&w->changed, &w->lock);
+			continue;
+		}
+		if (syncfs(w->root) == -1 || recycle(w) == -1) {
+			w->broken = 1;
+			let_go(w);
+			pthread_cond_broadcast(&w->changed);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The record in w->rec, padded, for the generation now. */
+static int
+rec_build(struct wal *w, const char *id, size_t id_len, const char *meta,
+    size_t meta_len, const char *body, size_t body_len, uint32_t body_crc,
+    uint64_t total)
 {
 	unsigned char	 h[WAL_REC_HEAD];
-	uint64_t	 total;
 	uint32_t	 crc;
-	ssize_t		 n;
 
-	if (w->fd == -1 || w->broken) {
-		errno = EBADF;
-		return -1;
-	}
-	total = pad((uint64_t)WAL_REC_HEAD + id_len + meta_len + body_len);
-	if (id_len > EVENT_ID_MAX || total > w->size - WAL_DATA) {
-		errno = EFBIG;
-		return -1;
-	}
-	if (w->off + total > w->size &&
-	    (syncfs(w->root) == -1 || recycle(w) == -1)) {
-		w->broken = 1;
-		return -1;
-	}
 	memset(h, 0, sizeof(h));
 	put32(h, REC_MAGIC);
 	put32(h + 4, w->gen);
@@ -664,15 +740,88 @@ wal_append(struct wal *w, const char *id, size_t id_len, const char *meta,
 		return -1;
 	}
 	memset(w->rec.data + w->rec.len, 0, total - w->rec.len);
-	n = pwrite(w->fd, w->rec.data, total, (off_t)w->off);
-	if (n != (ssize_t)total || fdatasync(w->fd) == -1) {
-		if (n >= 0 && errno == 0)
-			errno = EIO;
-		unwrite(w);
+	return 0;
+}
+
+/*
+ * Appends one record and makes it durable: 0, or -1 with errno
+ * (EFBIG: it would never fit in a segment; EBADF: the segment is
+ * broken or gone, and nothing was written).  Records are written in turn, under the lock, so
+ * that they follow each other with no gap; the fdatasync(2) is shared
+ * (group_sync()).  After 0 the caller writes the event's files and then
+ * calls wal_done(): until every thread has, a full segment is not
+ * started over.
+ */
+int
+wal_append(struct wal *w, const char *id, size_t id_len, const char *meta,
+    size_t meta_len, const char *body, size_t body_len, uint32_t body_crc)
+{
+	uint64_t	 total, at;
+	ssize_t		 n;
+	int		 save;
+
+	total = pad((uint64_t)WAL_REC_HEAD + id_len + meta_len + body_len);
+	pthread_mutex_lock(&w->lock);
+	if (w->fd == -1 || w->broken) {
+		pthread_mutex_unlock(&w->lock);
+		errno = EBADF;
+		return -1;
+	}
+	if (id_len > EVENT_ID_MAX || total > w->size - WAL_DATA) {
+		pthread_mutex_unlock(&w->lock);
+		errno = EFBIG;
+		return -1;
+	}
+	if (make_room(w, total) == -1 || rec_build(w, id, id_len, meta,
+	    meta_len, body, body_len, body_crc, total) == -1) {
+		save = errno;
+		pthread_mutex_unlock(&w->lock);
+		errno = save;
+		return -1;
+	}
+	at = w->off;
+	errno = 0;
+	n = pwrite(w->fd, w->rec.data, total, (off_t)at);
+	if (n != (ssize_t)total) {
+		save = n >= 0 || errno == 0 ? EIO : errno;
+		unwrite(w, at);
+		let_go(w);
+		pthread_cond_broadcast(&w->changed);
+		pthread_mutex_unlock(&w->lock);
+		errno = save;
 		return -1;
 	}
 	w->off += total;
+	w->inflight++;
+	if (group_sync(w, w->syncs_started + 1) == -1) {
+		save = errno;
+		unwrite(w, at);
+		w->inflight--;
+		let_go(w);
+		pthread_cond_broadcast(&w->changed);
+		pthread_mutex_unlock(&w->lock);
+		errno = save;
+		return -1;
+	}
+	pthread_mutex_unlock(&w->lock);
 	return 0;
+}
+
+/*
+ * The event of a record wal_append() made durable has its files now
+ * (ok), or they failed: then no more records go to this segment, and
+ * it is let go (let_go()).
+ */
+void
+wal_done(struct wal *w, int ok)
+{
+	pthread_mutex_lock(&w->lock);
+	w->inflight--;
+	if (!ok)
+		w->broken = 1;
+	let_go(w);
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->lock);
 }
 
 /*

@@ -19,6 +19,8 @@
 #define WAL_SIZE_MIN		(64 * 1024)
 #define WAL_SIZE_MAX		(1024ULL * 1024 * 1024)
 #define WAL_SIZE_DEFAULT	(16 * 1024 * 1024)
+/* A FastCGI process's requests at once, with the log: one per thread. */
+#define WAL_THREADS		8
 
 /* A record, as read back from a segment: pointers into it. */
 struct wal_rec {
@@ -45,8 +47,13 @@ struct wal_seg {
 	int		 owned;		/* a live connector appends to it */
 };
 
-/* A connector process's own segment. */
+/*
+ * A connector process's own segment, shared by its threads: lock
+ * guards every member after it (see wal_append()).
+ */
 struct wal {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 changed;	/* syncs, inflight, broken */
 	int		 root;		/* the spool, for syncfs(2) */
 	int		 dir;		/* wal/ */
 	int		 fd;		/* -1: none claimed yet */
@@ -55,6 +62,11 @@ struct wal {
 	uint64_t	 size;
 	uint64_t	 off;		/* the next record's place */
 	int		 broken;	/* a failed append: claim another */
+	int		 sync_error;	/* why it broke, for the waiters */
+	unsigned	 inflight;	/* appended, their files not yet written */
+	uint64_t	 syncs_started;	/* fdatasync(2) calls begun */
+	uint64_t	 syncs_done;	/* the last of them that succeeded */
+	int		 syncing;	/* one is running */
 	struct buf	 rec;		/* reused for each record */
 };
 
@@ -82,12 +94,14 @@ int	 wal_rec_parse(const unsigned char *, uint64_t, uint32_t, uint64_t,
 	    struct wal_rec *);
 int	 wal_seg_name_valid(const char *);
 
+void	 wal_init(struct wal *);
 int	 wal_open(struct wal *, int, uint64_t);
 void	 wal_close(struct wal *);
 void	 wal_release(struct wal *);
 int	 wal_claim(struct wal *, wal_restore_fn, void *);
 int	 wal_append(struct wal *, const char *, size_t, const char *, size_t,
 	    const char *, size_t, uint32_t);
+void	 wal_done(struct wal *, int);
 int	 wal_checkpoint(int, wal_restore_fn, void *, int, size_t *);
 int	 wal_stats(int, struct wal_stats *);
 

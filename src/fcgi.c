@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -19,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -50,16 +50,24 @@
  */
 #define MAX_CONNS		64
 
+/* The listening socket's mark in the epoll set, beside the slots. */
+#define LISTEN_SLOT		UINT32_MAX
+
 /*
- * The web server's connections this process holds, each with the
- * libfcgi request that reads it: ipcFd is -1 in a free slot.
+ * The web server's connections one thread holds, each with the libfcgi
+ * request that reads it: ipcFd is -1 in a free slot.  Its epoll set
+ * has them and the listening socket, which every thread's set shares
+ * with EPOLLEXCLUSIVE: a new connection wakes one thread, not all.
  */
 struct pool {
 	FCGX_Request	 fr[MAX_CONNS];
 	unsigned long	 last[MAX_CONNS];	/* when last served */
 	unsigned long	 clock;
-	struct pollfd	 pfd[MAX_CONNS + 1];
-	int		 slot[MAX_CONNS + 1];	/* pfd[i] is fr[slot[i]] */
+	struct epoll_event ev[MAX_CONNS + 1];
+	int		 ready[MAX_CONNS];	/* slots with input */
+	int		 nready;
+	int		 listen_ready;
+	int		 epfd;
 	int		 listen_fd;
 	const char	*allowed;		/* FCGI_WEB_SERVER_ADDRS */
 };
@@ -332,6 +340,7 @@ static int
 accept_conn(struct pool *p)
 {
 	struct sockaddr_storage ss;
+	struct epoll_event ev;
 	socklen_t	 sslen;
 	int		 fd, i, on = 1;
 
@@ -376,6 +385,13 @@ accept_conn(struct pool *p)
 	 * own FCGI_BEGIN_REQUEST says.
 	 */
 	i = free_slot(p);
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.u32 = (uint32_t)i;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		log_msg("epoll_ctl: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
 	p->fr[i].ipcFd = fd;
 	p->fr[i].keepConnection = 1;
 	p->last[i] = ++p->clock;
@@ -383,37 +399,41 @@ accept_conn(struct pool *p)
 }
 
 /*
- * Waits for a request on any held connection, or a new connection.
- * Returns the number of pfd entries, 0 after a signal.  A connection
- * the web server has closed with nothing left to read is closed here,
- * rather than by FCGX_Accept_r(), which would go on to accept(2) and
- * wait for a request there.
+ * Waits for a request on any held connection, or a new connection:
+ * fills p->ready and p->listen_ready.  Returns 0, also after a signal,
+ * or -1.  A connection the web server has closed with nothing left to
+ * read is closed here (which takes it out of the epoll set), rather
+ * than by FCGX_Accept_r(), which would go on to accept(2) and wait for
+ * a request there.
  */
 static int
 wait_ready(struct pool *p)
 {
-	int	 i, n = 0, avail;
+	uint32_t	 e;
+	int		 i, n, slot, fd, avail;
 
-	p->pfd[n].fd = p->listen_fd;
-	p->pfd[n].events = POLLIN;
-	p->slot[n++] = -1;
-	for (i = 0; i < MAX_CONNS; i++)
-		if (p->fr[i].ipcFd != -1) {
-			p->pfd[n].fd = p->fr[i].ipcFd;
-			p->pfd[n].events = POLLIN | POLLRDHUP;
-			p->slot[n++] = i;
-		}
-	if (poll(p->pfd, (nfds_t)n, -1) == -1)
+	p->nready = 0;
+	p->listen_ready = 0;
+	if ((n = epoll_wait(p->epfd, p->ev, MAX_CONNS + 1, -1)) == -1)
 		return errno == EINTR ? 0 : -1;
-	for (i = 1; i < n; i++)
-		if ((p->pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) &&
-		    (ioctl(p->pfd[i].fd, FIONREAD, &avail) == -1 ||
-		    avail == 0)) {
-			close(p->pfd[i].fd);
-			p->fr[p->slot[i]].ipcFd = -1;
-			p->pfd[i].revents = 0;
+	for (i = 0; i < n; i++) {
+		if (p->ev[i].data.u32 == LISTEN_SLOT) {
+			p->listen_ready = 1;
+			continue;
 		}
-	return n;
+		slot = (int)p->ev[i].data.u32;
+		if ((fd = p->fr[slot].ipcFd) == -1)
+			continue;
+		e = p->ev[i].events;
+		if ((e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+		    (ioctl(fd, FIONREAD, &avail) == -1 || avail == 0)) {
+			close(fd);
+			p->fr[slot].ipcFd = -1;
+			continue;
+		}
+		p->ready[p->nready++] = slot;
+	}
+	return 0;
 }
 
 /*
@@ -455,13 +475,13 @@ serve_one(const struct config *cfg, const struct sink *sink,
 
 /*
  * One thread's loop over its own pool of connections: returns only
- * when libfcgi or poll(2) fails for good.
+ * when libfcgi or epoll_wait(2) fails for good.
  */
 static void
 serve_pool(const struct config *cfg, const struct sink *sink,
     struct state *st, struct pool *p)
 {
-	int	 i, n;
+	int	 i;
 
 	for (;;) {
 		stop_if_asked();
@@ -475,18 +495,15 @@ serve_pool(const struct config *cfg, const struct sink *sink,
 				return;
 			continue;
 		}
-		if ((n = wait_ready(p)) == -1) {
-			log_msg("poll: %s", strerror(errno));
+		if (wait_ready(p) == -1) {
+			log_msg("epoll_wait: %s", strerror(errno));
 			return;
 		}
-		for (i = 1; i < n; i++)
-			if ((p->pfd[i].revents & (POLLIN | POLLRDHUP | POLLHUP |
-			    POLLERR)) != 0 &&
-			    serve_one(cfg, sink, st, p, p->slot[i]) == -1)
+		for (i = 0; i < p->nready; i++)
+			if (serve_one(cfg, sink, st, p, p->ready[i]) == -1)
 				return;
 		/* A new connection's request follows its connect(2). */
-		if (n > 0 && (p->pfd[0].revents & POLLIN) &&
-		    (i = accept_conn(p)) != -1 &&
+		if (p->listen_ready && (i = accept_conn(p)) != -1 &&
 		    (i == -2 || serve_one(cfg, sink, st, p, i) == -1))
 			return;
 	}
@@ -496,11 +513,21 @@ serve_pool(const struct config *cfg, const struct sink *sink,
 static struct pool *
 pool_new(int listen_fd)
 {
+	struct epoll_event ev;
 	struct pool	*p;
 	int		 i;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.u32 = LISTEN_SLOT;
+	if ((p->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    epoll_ctl(p->epfd, EPOLL_CTL_ADD, listen_fd, &ev) == -1) {
+		if (p->epfd != -1)
+			close(p->epfd);
+		free(p);
+		return NULL;
+	}
 	p->listen_fd = listen_fd;
 	p->allowed = getenv("FCGI_WEB_SERVER_ADDRS");
 	for (i = 0; i < MAX_CONNS; i++)
@@ -571,8 +598,8 @@ start_workers(struct fcgi_thread *w, int threads)
  * it is idle: a process would be held by one idle connection while
  * others wait in the backlog.  So each thread accepts connections
  * itself and holds several, each with its own FCGX_Request, and reads
- * whichever poll(2) finds a request on.  A thread serves its requests
- * one at a time.
+ * whichever epoll_wait(2) finds a request on.  A thread serves its
+ * requests one at a time.
  */
 int
 serve_fcgi(const struct config *cfg, const struct sink *sink,
@@ -607,6 +634,7 @@ serve_fcgi(const struct config *cfg, const struct sink *sink,
 	if (threads > 1)
 		_exit(1);
 	state_free(&st);
+	close(p->epfd);
 	free(p);
 	return 1;
 }

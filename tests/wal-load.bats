@@ -92,13 +92,13 @@ strace_connector() {
 @test "wal: an fdatasync that fails under 16 connections is 503 for each event it did not cover, none of them delivered" {
 	[ -f "${NSPS_FAULT_SO:-}" ] || skip "the fault shim was not built (make check builds it)"
 	start_lighttpd "$SPOOL" 1 "$(fault_env fdatasync 40)"
-	post_ids gf 400
+	post_ids gf 200
 	stop_lighttpd
 	failed=$(awk '$1 == 503 { print $2 }' "$BATS_TEST_TMPDIR/codes" | sort)
 	acked=$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes" || true)
 	echo "# $acked answered 202, $(wc -w <<<"$failed") answered 503" >&3
 	[ -n "$failed" ] || fail_with "no 503:" "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c)"
-	[ "$((acked + $(wc -w <<<"$failed")))" = 400 ] ||
+	[ "$((acked + $(wc -w <<<"$failed")))" = 200 ] ||
 	    fail_with "answers other than 202 and 503:" "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c)"
 	deliver_once
 	[ "$(awk '$1 == 202 { print $2 }' "$BATS_TEST_TMPDIR/codes" | sort)" = \
@@ -109,7 +109,7 @@ strace_connector() {
 
 @test "wal: SIGTERM while threads serve requests answers each request it took, and each 202 is delivered once" {
 	start_lighttpd "$SPOOL" 1 "$WAL_ENV"
-	curl_config gt 600 1 > "$BATS_TEST_TMPDIR/curl.conf"
+	curl_config gt 300 1 > "$BATS_TEST_TMPDIR/curl.conf"
 	curl_batch "$BATS_TEST_TMPDIR/curl.conf" "$BATS_TEST_TMPDIR/codes" &
 	curl_pid=$!
 	for _ in $(seq 200); do
@@ -123,7 +123,7 @@ strace_connector() {
 	wait "$curl_pid" || true
 	stop_lighttpd
 	acked=$(awk '$1 == 202 { print $2 }' "$BATS_TEST_TMPDIR/codes" | sort)
-	echo "# $threads threads; $(wc -w <<<"$acked") answered 202 of 600: $(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c | xargs)" >&3
+	echo "# $threads threads; $(wc -w <<<"$acked") answered 202 of 300: $(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c | xargs)" >&3
 	[ "$threads" -gt 1 ] || fail_with "the connector ran $threads thread"
 	deliver_once
 	# What was stored is what was answered 202: a request the process

@@ -1,6 +1,7 @@
 # Copyright (c) 2026 The nsps-connector authors
 # SPDX-License-Identifier: ISC (see LICENSE)
-# The write-ahead log's suites (tests/wal.bats, tests/wal-load.bats):
+# The write-ahead log's suites (tests/wal.bats, tests/wal-load.bats,
+# tests/wal-group.bats):
 # events through lighttpd's connectors, one nsps-deliver pass, the log
 # as --stats shows it.  They use $SPOOL, $port (lib/servers.bash and
 # spool-helper.bash) and $BATS_TEST_TMPDIR.

@@ -28,9 +28,10 @@
  * turn, under a mutex, and share the fdatasync(2): one call makes every
  * record written before it durable, so a thread whose record was
  * written while another's call ran waits for the next call, which one
- * of the waiting threads makes for all of them (group commit).  When its segment is full it makes the
- * whole spool durable (syncfs) and starts the segment over with the
- * next generation.  A segment no process owns is recovered before it is
+ * of the waiting threads makes for all of them (group commit).  When
+ * its segment is full, once no thread is still writing its records'
+ * files, it makes the whole spool durable (syncfs) and starts the
+ * segment over with the next generation.  A segment no process owns is recovered before it is
  * reused, by the next connector that claims it or by nsps-deliver's
  * checkpoint.  The byte order is the host's: the log is not meant to
  * move between machines (a backup copies the spool, see
@@ -729,6 +730,8 @@ group_sync(struct wal *w, uint64_t need)
 static int
 make_room(struct wal *w, uint64_t total)
 {
+	int	 save;
+
 	while (w->off + total > w->size) {
 		if (w->fd == -1 || w->broken) {
 			errno = EBADF;
@@ -739,9 +742,11 @@ make_room(struct wal *w, uint64_t total)
 			continue;
 		}
 		if (syncfs(w->root) == -1 || recycle(w) == -1) {
+			save = errno;
 			w->broken = 1;
 			let_go(w);
 			pthread_cond_broadcast(&w->changed);
+			errno = save;
 			return -1;
 		}
 	}
@@ -786,11 +791,11 @@ rec_build(struct wal *w, const char *id, size_t id_len, const char *meta,
 /*
  * Appends one record and makes it durable: 0, or -1 with errno
  * (EFBIG: it would never fit in a segment; EBADF: the segment is
- * broken or gone, and nothing was written).  Records are written in turn, under the lock, so
- * that they follow each other with no gap; the fdatasync(2) is shared
- * (group_sync()).  After 0 the caller writes the event's files and then
- * calls wal_done(): until every thread has, a full segment is not
- * started over.
+ * broken or gone, and nothing was written).  Records are written in
+ * turn, under the lock, so that they follow each other with no gap;
+ * the fdatasync(2) is shared (group_sync()).  After 0 the caller
+ * writes the event's files and then calls wal_done(): until every
+ * thread has, a full segment is not started over.
  */
 int
 wal_append(struct wal *w, const char *id, size_t id_len, const char *meta,

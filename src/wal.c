@@ -384,6 +384,7 @@ wal_init(struct wal *w)
 {
 	memset(w, 0, sizeof(*w));
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->synced, NULL);
 	pthread_cond_init(&w->changed, NULL);
 	w->root = w->dir = w->fd = -1;
 }
@@ -700,7 +701,7 @@ group_sync(struct wal *w, uint64_t need)
 			return -1;
 		}
 		if (w->syncing) {
-			pthread_cond_wait(&w->changed, &w->lock);
+			pthread_cond_wait(&w->synced, &w->lock);
 			continue;
 		}
 		w->syncing = 1;
@@ -716,6 +717,7 @@ group_sync(struct wal *w, uint64_t need)
 			w->broken = 1;
 			w->sync_error = save != 0 ? save : EIO;
 		}
+		pthread_cond_broadcast(&w->synced);
 		pthread_cond_broadcast(&w->changed);
 	}
 	return 0;

@@ -53,7 +53,8 @@ struct wal_seg {
  */
 struct wal {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 changed;	/* syncs, inflight, broken */
+	pthread_cond_t	 synced;	/* a sync ended: its waiters */
+	pthread_cond_t	 changed;	/* inflight, syncing, broken: room */
 	int		 root;		/* the spool, for syncfs(2) */
 	int		 dir;		/* wal/ */
 	int		 fd;		/* -1: none claimed yet */

@@ -56,12 +56,14 @@
 /*
  * The web server's connections one thread holds, each with the libfcgi
  * request that reads it: ipcFd is -1 in a free slot.  Its epoll set
- * has them and the listening socket, which every thread's set shares
+ * has those kept after a request (see watch()) and the listening
+ * socket, which every thread's set shares
  * with EPOLLEXCLUSIVE: a new connection wakes one thread, not all.
  */
 struct pool {
 	FCGX_Request	 fr[MAX_CONNS];
 	unsigned long	 last[MAX_CONNS];	/* when last served */
+	unsigned char	 watched[MAX_CONNS];	/* in the epoll set */
 	unsigned long	 clock;
 	struct epoll_event ev[MAX_CONNS + 1];
 	int		 ready[MAX_CONNS];	/* slots with input */
@@ -340,7 +342,6 @@ static int
 accept_conn(struct pool *p)
 {
 	struct sockaddr_storage ss;
-	struct epoll_event ev;
 	socklen_t	 sslen;
 	int		 fd, i, on = 1;
 
@@ -385,17 +386,36 @@ accept_conn(struct pool *p)
 	 * own FCGI_BEGIN_REQUEST says.
 	 */
 	i = free_slot(p);
-	ev.events = EPOLLIN | EPOLLRDHUP;
-	ev.data.u32 = (uint32_t)i;
-	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
-		log_msg("epoll_ctl: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
 	p->fr[i].ipcFd = fd;
+	p->watched[i] = 0;
 	p->fr[i].keepConnection = 1;
 	p->last[i] = ++p->clock;
 	return i;
+}
+
+/*
+ * A connection kept after its first request goes into the epoll set
+ * for the next one.  One that is not (lighttpd's, and most web
+ * servers' by default) never does: its request is read as soon as it
+ * is accepted, and libfcgi closes it after the answer.
+ */
+static void
+watch(struct pool *p, int slot)
+{
+	struct epoll_event ev;
+	FCGX_Request	*fr = &p->fr[slot];
+
+	if (fr->ipcFd == -1 || p->watched[slot])
+		return;
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.u32 = (uint32_t)slot;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fr->ipcFd, &ev) == -1) {
+		log_msg("epoll_ctl: %s", strerror(errno));
+		close(fr->ipcFd);
+		fr->ipcFd = -1;
+		return;
+	}
+	p->watched[slot] = 1;
 }
 
 /*
@@ -437,6 +457,23 @@ wait_ready(struct pool *p)
 }
 
 /*
+ * Whether the connection, to be closed after this request, has nothing
+ * left unread: then a plain close(2) sends no reset that could discard
+ * the answer.  libfcgi otherwise shuts the socket down and waits for
+ * the web server to close first (a thread blocked per request), which
+ * it skips for a request marked detached.
+ */
+static int
+closes_drained(const FCGX_Request *fr)
+{
+	int	 avail;
+
+	if (fr->keepConnection)
+		return 0;
+	return ioctl(fr->ipcFd, FIONREAD, &avail) == 0 && avail == 0;
+}
+
+/*
  * Reads one request from a connection just accepted or found readable,
  * answers it and finishes it, keeping the connection when the web
  * server asked for that (FCGI_KEEP_CONN) and the input stream ended
@@ -468,8 +505,10 @@ serve_one(const struct config *cfg, const struct sink *sink,
 	(void)serve_request(cfg, sink, st, &req, write_fcgi, fr->out);
 	if (finish_stdin(fr->in) == -1)
 		fr->keepConnection = 0;
+	fr->detached = closes_drained(fr);
 	FCGX_Finish_r(fr);
 	request_end();
+	watch(p, slot);
 	return 0;
 }
 

@@ -407,7 +407,7 @@ wal_ready_locked(struct spool *sp)
 
 	if (sp->wal.fd != -1 && !sp->wal.broken)
 		return 1;
-	if (sp->wal.inflight > 0)
+	if (__atomic_load_n(&sp->wal.inflight, __ATOMIC_ACQUIRE) > 0)
 		return 0;
 	now = clock_ms(CLOCK_MONOTONIC);
 	if (now < sp->wal_retry_ms)
@@ -430,8 +430,12 @@ wal_ready(struct spool *sp)
 
 	if (!sp->wal_wanted)
 		return 0;
+	/* The common case, without the lock: wal_append() looks again. */
+	if (__atomic_load_n(&sp->wal_claimed, __ATOMIC_ACQUIRE))
+		return 1;
 	pthread_mutex_lock(&sp->wal.lock);
 	ready = wal_ready_locked(sp);
+	__atomic_store_n(&sp->wal_claimed, ready, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&sp->wal.lock);
 	return ready;
 }
@@ -454,6 +458,9 @@ wal_store(struct spool *sp, const struct buf *meta, const char *id,
 
 	if (wal_append(&sp->wal, id, strlen(id), meta->data, meta->len,
 	    body, len, crc) == -1) {
+		if (errno == EBADF)
+			__atomic_store_n(&sp->wal_claimed, 0,
+			    __ATOMIC_RELEASE);
 		if (errno == EFBIG || errno == EBADF) {
 			*nolog = 1;
 			return STORE_FAILED;

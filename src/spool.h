@@ -39,6 +39,7 @@ struct spool {
 	int		 wal_wanted;
 	uint64_t	 wal_size;
 	long long	 wal_retry_ms;	/* when a failed claim is tried again */
+	int		 wal_claimed;	/* usable at the last look: atomic */
 	struct wal	 wal;
 	void		(*log)(const char *, ...)
 			    __attribute__((__format__(__printf__, 1, 2)));

@@ -662,7 +662,8 @@ wal_claim(struct wal *w, wal_restore_fn restore, void *arg)
 static void
 let_go(struct wal *w)
 {
-	if (w->broken && w->inflight == 0 && !w->syncing)
+	if (w->broken && __atomic_load_n(&w->inflight, __ATOMIC_ACQUIRE) == 0 &&
+	    !w->syncing)
 		wal_release(w);
 }
 
@@ -739,7 +740,8 @@ make_room(struct wal *w, uint64_t total)
 			errno = EBADF;
 			return -1;
 		}
-		if (w->inflight > 0 || w->syncing) {
+		if (__atomic_load_n(&w->inflight, __ATOMIC_ACQUIRE) > 0 ||
+		    w->syncing) {
 			pthread_cond_wait(&w->changed, &w->lock);
 			continue;
 		}
@@ -839,11 +841,11 @@ wal_append(struct wal *w, const char *id, size_t id_len, const char *meta,
 		return -1;
 	}
 	w->off += total;
-	w->inflight++;
+	__atomic_add_fetch(&w->inflight, 1, __ATOMIC_ACQ_REL);
 	if (group_sync(w, w->syncs_started + 1) == -1) {
 		save = errno;
 		unwrite(w, at);
-		w->inflight--;
+		__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_ACQ_REL);
 		let_go(w);
 		pthread_cond_broadcast(&w->changed);
 		pthread_mutex_unlock(&w->lock);
@@ -862,10 +864,19 @@ wal_append(struct wal *w, const char *id, size_t id_len, const char *meta,
 void
 wal_done(struct wal *w, int ok)
 {
+	/*
+	 * Without the lock while others are still in flight: only the
+	 * last one can let a full segment start over, or let it go.
+	 * make_room() reads inflight under the lock, which the last one
+	 * takes before it wakes it, so no wake-up is lost.
+	 */
+	if (ok && __atomic_sub_fetch(&w->inflight, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
 	pthread_mutex_lock(&w->lock);
-	w->inflight--;
-	if (!ok)
+	if (!ok) {
 		w->broken = 1;
+		__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_ACQ_REL);
+	}
 	let_go(w);
 	pthread_cond_broadcast(&w->changed);
 	pthread_mutex_unlock(&w->lock);

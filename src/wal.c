@@ -686,8 +686,9 @@ unwrite(struct wal *w, uint64_t at)
 /*
  * Waits, lock held, until an fdatasync(2) begun after this thread's
  * record was written has succeeded: the next one, run by whichever
- * waiting thread finds none running.  A failed one breaks the segment
- * for every record it did not cover: each is unwritten by its own
+ * waiting thread finds none running.  Returns 0 with the lock
+ * released.  A failed one breaks the segment for every record it did
+ * not cover: -1, the lock still held, and each is unwritten by its own
  * thread, and no record is appended after them.
  */
 static int
@@ -712,15 +713,23 @@ group_sync(struct wal *w, uint64_t need)
 		save = errno;
 		pthread_mutex_lock(&w->lock);
 		w->syncing = 0;
-		if (rc == 0)
+		if (rc == 0) {
+			/*
+			 * Its own record covered: woken after the unlock,
+			 * the waiters do not queue on the lock behind it.
+			 */
 			w->syncs_done = mine;
-		else {
-			w->broken = 1;
-			w->sync_error = save != 0 ? save : EIO;
+			pthread_mutex_unlock(&w->lock);
+			pthread_cond_broadcast(&w->synced);
+			pthread_cond_broadcast(&w->changed);
+			return 0;
 		}
+		w->broken = 1;
+		w->sync_error = save != 0 ? save : EIO;
 		pthread_cond_broadcast(&w->synced);
 		pthread_cond_broadcast(&w->changed);
 	}
+	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
 
@@ -852,7 +861,6 @@ wal_append(struct wal *w, const char *id, size_t id_len, const char *meta,
 		errno = save;
 		return -1;
 	}
-	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
 

@@ -385,6 +385,7 @@ wal_init(struct wal *w)
 	memset(w, 0, sizeof(*w));
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->synced, NULL);
+	pthread_cond_init(&w->flush_cv, NULL);
 	pthread_cond_init(&w->changed, NULL);
 	w->root = w->dir = w->fd = -1;
 }
@@ -734,6 +735,61 @@ group_sync(struct wal *w, uint64_t need)
 }
 
 /*
+ * The flusher, a thread of its own: each time a quarter of the segment
+ * has filled, it writes the spool's files back (syncfs(2)) while the
+ * requests go on, so that the syncfs a full segment needs before it
+ * starts over finds little left to write, and the requests waiting for
+ * that one wait less.  Nothing relies on what it makes durable: the
+ * records and the checkpoints have their own syncs.
+ */
+static void *
+flusher_main(void *arg)
+{
+	struct wal	*w = arg;
+	int		 root;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->flush_wanted)
+			pthread_cond_wait(&w->flush_cv, &w->lock);
+		w->flush_wanted = 0;
+		root = w->root;
+		pthread_mutex_unlock(&w->lock);
+		(void)syncfs(root);
+		pthread_mutex_lock(&w->lock);
+	}
+	return NULL;
+}
+
+/*
+ * Lock held: wakes the flusher, started at the first need, when a
+ * record from off to end fills a quarter of a large enough segment.
+ */
+static void
+flush_if_due(struct wal *w, uint64_t off, uint64_t end)
+{
+	pthread_attr_t	 attr;
+	pthread_t	 t;
+	uint64_t	 quarter = w->size / 4;
+
+	if (w->size < WAL_FLUSH_MIN || off / quarter == end / quarter)
+		return;
+	if (!w->flusher) {
+		if (pthread_attr_init(&attr) != 0)
+			return;
+		(void)pthread_attr_setdetachstate(&attr,
+		    PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, flusher_main, w) == 0)
+			w->flusher = 1;
+		pthread_attr_destroy(&attr);
+		if (!w->flusher)
+			return;
+	}
+	w->flush_wanted = 1;
+	pthread_cond_signal(&w->flush_cv);
+}
+
+/*
  * Room for a record of total bytes: a full segment is started over
  * once everything its records name is on disk, which waits for the
  * threads still writing their events' files.  -1 with EBADF: the
@@ -849,6 +905,7 @@ wal_append(struct wal *w, const char *id, size_t id_len, const char *meta,
 		errno = save;
 		return -1;
 	}
+	flush_if_due(w, w->off, w->off + total);
 	w->off += total;
 	__atomic_add_fetch(&w->inflight, 1, __ATOMIC_ACQ_REL);
 	if (group_sync(w, w->syncs_started + 1) == -1) {

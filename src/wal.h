@@ -21,6 +21,11 @@
 #define WAL_SIZE_DEFAULT	(16 * 1024 * 1024)
 /* A FastCGI process's requests at once, with the log: one per thread. */
 #define WAL_THREADS		8
+/*
+ * Segments this large get a flusher (see wal.c): in a smaller one the
+ * syncfs(2) of a full segment has little to write anyway.
+ */
+#define WAL_FLUSH_MIN		(1024 * 1024)
 
 /* A record, as read back from a segment: pointers into it. */
 struct wal_rec {
@@ -68,6 +73,9 @@ struct wal {
 	uint64_t	 syncs_started;	/* fdatasync(2) calls begun */
 	uint64_t	 syncs_done;	/* the last of them that succeeded */
 	int		 syncing;	/* one is running */
+	pthread_cond_t	 flush_cv;	/* wakes the flusher */
+	int		 flush_wanted;	/* a quarter of the segment filled */
+	int		 flusher;	/* the flusher thread runs */
 	struct buf	 rec;		/* reused for each record */
 };
 

@@ -23,13 +23,14 @@ teardown() {
 	stop_lighttpd
 }
 
-# strace_connector: $CONNECTOR becomes a script that runs the connector
-# under strace, which writes each thread's fdatasync(2) calls to
-# $BATS_TEST_TMPDIR/syncs ("TID fdatasync(FD) = 0").
+# strace_connector [CALLS]: $CONNECTOR becomes a script that runs the
+# connector under strace, which writes each thread's calls of CALLS
+# (fdatasync) to $BATS_TEST_TMPDIR/syncs ("TID fdatasync(FD) = 0").
 strace_connector() {
 	command -v strace >/dev/null || fail_with "strace is not installed (.ci/deps installs it)" || return 1
-	printf '#!/bin/sh\nexec strace -f -qq -e trace=fdatasync -o %s %s "$@"\n' \
-	    "$BATS_TEST_TMPDIR/syncs" "$NSPS_CONNECTOR" > "$BATS_TEST_TMPDIR/traced"
+	printf '#!/bin/sh\nexec strace -f -qq -e trace=%s -o %s %s "$@"\n' \
+	    "${1:-fdatasync}" "$BATS_TEST_TMPDIR/syncs" "$NSPS_CONNECTOR" \
+	    > "$BATS_TEST_TMPDIR/traced"
 	chmod 755 "$BATS_TEST_TMPDIR/traced"
 	CONNECTOR=$BATS_TEST_TMPDIR/traced
 }
@@ -41,7 +42,9 @@ strace_connector() {
 	stop_lighttpd
 	[ "$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes")" = 400 ] ||
 	    fail_with "not 400 202s:" "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c)"
-	syncs=$(grep -c 'fdatasync(.*= 0$' "$BATS_TEST_TMPDIR/syncs")
+	# Each call, also one strace writes in two lines because another
+	# thread's cut it ("fdatasync(5 <unfinished ...>").
+	syncs=$(grep -c ' fdatasync(' "$BATS_TEST_TMPDIR/syncs")
 	leaders=$(grep 'fdatasync(' "$BATS_TEST_TMPDIR/syncs" | awk '{ print $1 }' | sort -u | wc -l)
 	echo "# 400 events over 16 connections to one process: $syncs fdatasync calls, made by $leaders threads" >&3
 	# One flush an event would be 400 (and a few for the segment).
@@ -49,6 +52,32 @@ strace_connector() {
 	[ "$leaders" -gt 1 ] || fail_with "one thread made every fdatasync"
 	deliver_once
 	delivered_once gc 400
+}
+
+@test "wal: a quarter of a segment filled starts the files' writeback outside the requests" {
+	# 1 MiB: the smallest segment with a flusher (WAL_FLUSH_MIN).  The
+	# test's records take about 400 bytes: 1000 of them fill more than
+	# a quarter of it and less than half, and nothing wraps, so every
+	# syncfs is the flusher's.
+	strace_connector syncfs,fdatasync
+	start_lighttpd "$SPOOL" 1 "$WAL_ENV, \"SPOOL_WAL_SIZE\" => \"1048576\""
+	post_ids fl 1000
+	stop_lighttpd
+	[ "$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes")" = 1000 ] ||
+	    fail_with "not 1000 202s:" "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c)"
+	stats
+	stat_is .wal.pending 1000
+	# A call cut by another thread's is written in two lines, the
+	# first one "syncfs(3 <unfinished ...>".
+	flushes=$(grep -c ' syncfs(' "$BATS_TEST_TMPDIR/syncs" || true)
+	flusher=$(grep 'syncfs(' "$BATS_TEST_TMPDIR/syncs" | awk '{ print $1 }' | sort -u)
+	echo "# 1000 events in a 1 MiB segment: $flushes syncfs calls, by thread $flusher" >&3
+	[ "$flushes" -ge 1 ] || fail_with "no syncfs: the flusher never ran"
+	# Its own thread: none that makes a record's fdatasync.
+	! grep "^$flusher " "$BATS_TEST_TMPDIR/syncs" | grep -q 'fdatasync(' ||
+	    fail_with "the syncfs came from a request's thread"
+	deliver_once
+	delivered_once fl 1000
 }
 
 @test "wal: an fdatasync that fails under 16 connections is 503 for each event it did not cover, none of them delivered" {

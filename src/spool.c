@@ -274,42 +274,37 @@ fail:
 	return -1;
 }
 
-/* The metadata kept beside the body: one line of JSON. */
+/*
+ * The metadata kept beside the body: one line of JSON, short enough to
+ * stay inside an ext4 inode (68 bytes of value with 256-byte inodes)
+ * instead of taking a block of its own.  It holds the arrival time and
+ * the body's size and CRC-32C; the request's trace and request ids
+ * follow only when it had them.  The event_id is the file's name, and
+ * nsps-deliver reads event type and bill status from the body.
+ */
 static int
-build_meta(struct buf *b, const struct event *ev, const struct request *req,
-    size_t len, uint32_t crc)
+build_meta(struct buf *b, const struct request *req, size_t len,
+    uint32_t crc)
 {
 	struct timespec	 now;
-	struct tm	 tm;
-	char		 stamp[64];
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
 	b->len = 0;
-	if (buf_adds(b, "{\"event_id\":") == -1 ||
-	    buf_add_json_string(b, ev->event_id, ev->event_id_len) == -1 ||
-	    buf_add_json_field(b, "received", stamp, strlen(stamp)) == -1 ||
-	    buf_adds(b, ",\"received_ms\":") == -1 ||
+	if (buf_adds(b, "{\"received_ms\":") == -1 ||
 	    buf_addu(b, (unsigned long long)now.tv_sec * 1000 +
 	    (unsigned long long)now.tv_nsec / 1000000) == -1 ||
-	    buf_adds(b, ",\"size\":") == -1 ||
-	    buf_addu(b, len) == -1 ||
 	    buf_adds(b, ",\"" META_CRC "\":") == -1 ||
 	    buf_addu(b, crc) == -1 ||
-	    buf_add_json_field(b, META_TYPE, ev->event_type,
-	    ev->event_type_len) == -1 ||
-	    buf_add_json_field(b, META_BILL, ev->bill_status,
-	    ev->bill_status_len) == -1 ||
-	    buf_add_json_field(b, META_TRACE, req->trace_id,
-	    req->trace_id ? strlen(req->trace_id) : 0) == -1 ||
-	    buf_add_json_field(b, META_REQUEST, req->unique_id,
-	    req->unique_id ? strlen(req->unique_id) : 0) == -1 ||
-	    buf_adds(b, "}\n") == -1)
+	    buf_adds(b, ",\"size\":") == -1 ||
+	    buf_addu(b, len) == -1)
 		return -1;
-	return 0;
+	if (req->trace_id != NULL && buf_add_json_field(b, META_TRACE,
+	    req->trace_id, strlen(req->trace_id)) == -1)
+		return -1;
+	if (req->unique_id != NULL && buf_add_json_field(b, META_REQUEST,
+	    req->unique_id, strlen(req->unique_id)) == -1)
+		return -1;
+	return buf_adds(b, "}\n");
 }
 
 /*
@@ -511,7 +506,7 @@ spool_store(void *ctx, const struct event *ev, const struct request *req,
 	/* Before the metadata: a claim may restore records with it. */
 	log = wal_ready(sp);
 	crc = crc32c(0, body, len);
-	if (build_meta(&meta_line, ev, req, len, crc) == -1)
+	if (build_meta(&meta_line, req, len, crc) == -1)
 		return failed(why, whylen, "metadata", ENOMEM);
 	if (log) {
 		r = wal_store(sp, &meta_line, id, body, len, crc, why, whylen,

@@ -364,13 +364,15 @@ dup_field(const char *s, size_t len)
 }
 
 /*
- * What the handler is told of an event: the connector's metadata, or
- * what the body itself says when there is none.
+ * What the handler is told of an event: the trace and request ids from
+ * the connector's metadata; event type and bill status from the body,
+ * or from metadata that still carries them (written before they moved
+ * out of it to keep it inside the inode).
  */
 static void
 read_fields(struct spool_queue *q, struct delivery *d)
 {
-	struct json_object	*root;
+	struct json_object	*root, *body = NULL;
 	struct event		 ev;
 	const char		*s;
 
@@ -384,8 +386,10 @@ read_fields(struct spool_queue *q, struct delivery *d)
 		d->trace_id = dup_field(s, s ? strlen(s) : 0);
 		s = meta_string(root, META_REQUEST);
 		d->request_id = dup_field(s, s ? strlen(s) : 0);
-	} else if ((root = json_object_from_fd(d->fd)) != NULL) {
-		event_describe(root, &ev);
+	}
+	if (ev.event_type == NULL && ev.bill_status == NULL &&
+	    (body = json_object_from_fd(d->fd)) != NULL) {
+		event_describe(body, &ev);
 		/* The handler reads its stdin from the start. */
 		lseek(d->fd, 0, SEEK_SET);
 	}
@@ -395,6 +399,7 @@ read_fields(struct spool_queue *q, struct delivery *d)
 		d->trace_id = strdup("");
 	if (d->request_id == NULL)
 		d->request_id = strdup("");
+	json_object_put(body);
 	json_object_put(root);
 }
 

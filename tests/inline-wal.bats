@@ -66,8 +66,7 @@ load lib/inline-cases
 		[ "$(store_state "$id")" = done ] || return 1
 		cmp "$SPOOL/done/$id" "$T/$id.json" || return 1
 		[ "$SPOOL/done/$id" -ef "$SPOOL/ids/$id" ] || return 1
-		[ "$(spool_meta "$SPOOL" "$id" | jq -r .event_id)" = "$id" ] ||
-		    return 1
+		meta_describes "$SPOOL" "$id" || return 1
 	done
 	# Only the event whose finish was lost runs again: the same
 	# snapshot, at least once; the older ones never.

@@ -80,6 +80,15 @@ spool_meta() {
 	    cat "$1/meta/$2"
 }
 
+# meta_describes SPOOL ID: the metadata kept with ids/ID describes that
+# body: its size, a CRC-32C and an arrival time.
+meta_describes() {
+	spool_meta "$1" "$2" | jq -e --argjson size "$(stat -c %s "$1/ids/$2")" \
+	    '.size == $size and (.crc32c | type) == "number" and
+	    (.received_ms | type) == "number"' > /dev/null ||
+	    { echo "$2: no metadata of its body"; return 1; }
+}
+
 # check_new_file SPOOL ID: new/ID is the complete event, the same file
 # as its dedupe marker.  No forks: it runs for every stored event.
 # check_whole FILE ID: FILE is minimal_event ID, whole.

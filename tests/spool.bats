@@ -45,11 +45,10 @@ assert_spool_empty() {
 	[ "$SPOOL/new/$id" -ef "$SPOOL/ids/$id" ]
 	[ "$(stat -c %h:%a "$SPOOL/new/$id")" = 2:600 ]
 	[ "$(stat -c %a "$SPOOL/new")" = 700 ]
-	jq -e --arg id "$id" '.event_id == $id and .request_id == "req-1" and
-	    .trace_id == "80f198ee56343ba864fe8b2a57d3eff7" and
-	    .event_type == "SIM/Updated" and .bill_status == "open" and
-	    (.received | test("^[0-9-]+T[0-9:.]+Z$")) and .size > 0' \
+	jq -e '.request_id == "req-1" and
+	    .trace_id == "80f198ee56343ba864fe8b2a57d3eff7"' \
 	    <<<"$(spool_meta "$SPOOL" "$id")"
+	meta_describes "$SPOOL" "$id"
 	# One file carries both: no metadata file where attributes work.
 	[ -z "$(find "$SPOOL/tmp" "$SPOOL/meta" -type f)" ]
 }
@@ -63,6 +62,9 @@ assert_spool_empty() {
 	assert_log "Duplicate event dup-1 already accepted"
 	[ "$(ls "$SPOOL/new")" = dup-1 ]
 	[ "$(spool_meta "$SPOOL" dup-1 | jq -r .request_id)" = null ]
+	# Without the ids, the longest line (64 MiB body) still stays in an
+	# ext4 inode of 256 bytes, which has room for 68.
+	[ "$(spool_meta "$SPOOL" dup-1 | wc -c)" -le 66 ]
 	[ -z "$(ls "$SPOOL/tmp")" ]
 }
 
@@ -267,8 +269,7 @@ kills_between_steps() {
 	[ -z "$(find "$SPOOL/tmp" "$SPOOL/new" "$SPOOL/cur" -type f)" ]
 	for i in $(seq "$n"); do
 		[ "$(stat -c %h "$SPOOL/done/kill-$i")" = 2 ] || return 1
-		[ "$(spool_meta "$SPOOL" "kill-$i" | jq -r .event_id)" = "kill-$i" ] ||
-		    fail_with "kill-$i: no metadata" || return 1
+		meta_describes "$SPOOL" "kill-$i" || return 1
 	done
 }
 

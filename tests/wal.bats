@@ -101,7 +101,7 @@ record_offset() {
 	for i in $(seq 7); do
 		check_whole "$SPOOL/done/cut-$i" "cut-$i" || return 1
 		[ "$SPOOL/done/cut-$i" -ef "$SPOOL/ids/cut-$i" ] || return 1
-		[ "$(spool_meta "$SPOOL" "cut-$i" | jq -r .event_id)" = "cut-$i" ] || return 1
+		meta_describes "$SPOOL" "cut-$i" || return 1
 	done
 	# NSPS's retry of the torn one is stored, as new.
 	start_lighttpd "$SPOOL" 1 "$WAL_ENV"

@@ -50,7 +50,7 @@
 #define MAX_BODY	(1024 * 1024)
 #define SEGMENT		(32 * 1024 * 1024)
 #define BLOCK		4096
-#define META_LEN	300	/* about the spool's metadata line */
+#define META_LEN	66	/* the spool's longest metadata line without ids */
 
 struct result {
 	unsigned long long	 events;

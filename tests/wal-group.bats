@@ -56,28 +56,31 @@ strace_connector() {
 
 @test "wal: a quarter of a segment filled starts the files' writeback outside the requests" {
 	# 1 MiB: the smallest segment with a flusher (WAL_FLUSH_MIN).  The
-	# test's records take about 400 bytes: 1000 of them fill more than
+	# test's records take about 210 bytes: 1800 of them fill more than
 	# a quarter of it and less than half, and nothing wraps, so every
 	# syncfs is the flusher's.
 	strace_connector syncfs,fdatasync
 	start_lighttpd "$SPOOL" 1 "$WAL_ENV, \"SPOOL_WAL_SIZE\" => \"1048576\""
-	post_ids fl 1000
+	post_ids fl 1800
 	stop_lighttpd
-	[ "$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes")" = 1000 ] ||
-	    fail_with "not 1000 202s:" "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c)"
+	[ "$(grep -c '^202 ' "$BATS_TEST_TMPDIR/codes")" = 1800 ] ||
+	    fail_with "not 1800 202s:" "$(cut -d' ' -f1 "$BATS_TEST_TMPDIR/codes" | sort | uniq -c)"
 	stats
-	stat_is .wal.pending 1000
+	stat_is .wal.pending 1800
+	bytes=$(jq -r .wal.pending_bytes <<<"$output")
+	[ "$bytes" -gt 262144 ] && [ "$bytes" -lt 524288 ] ||
+	    fail_with "the records took $bytes bytes, not between a quarter and half of the segment"
 	# A call cut by another thread's is written in two lines, the
 	# first one "syncfs(3 <unfinished ...>".
 	flushes=$(grep -c ' syncfs(' "$BATS_TEST_TMPDIR/syncs" || true)
 	flusher=$(grep 'syncfs(' "$BATS_TEST_TMPDIR/syncs" | awk '{ print $1 }' | sort -u)
-	echo "# 1000 events in a 1 MiB segment: $flushes syncfs calls, by thread $flusher" >&3
+	echo "# 1800 events, $bytes bytes in a 1 MiB segment: $flushes syncfs calls, by thread $flusher" >&3
 	[ "$flushes" -ge 1 ] || fail_with "no syncfs: the flusher never ran"
 	# Its own thread: none that makes a record's fdatasync.
 	! grep "^$flusher " "$BATS_TEST_TMPDIR/syncs" | grep -q 'fdatasync(' ||
 	    fail_with "the syncfs came from a request's thread"
 	deliver_once
-	delivered_once fl 1000
+	delivered_once fl 1800
 }
 
 @test "wal: an fdatasync that fails under 16 connections is 503 for each event it did not cover, none of them delivered" {

@@ -278,6 +278,16 @@ expect() {
 	[ "$1" = "$2" ] || fail_with "expected '$2', got '$1'"
 }
 
+# runs_of ID MIN RAN: RAN (oc_ran) is ID, at least MIN times, and
+# nothing else.  An attempt whose retry falls due before the --once pass
+# ends (a slow machine) runs again in that pass.
+runs_of() {
+	local n
+	n=$(wc -w <<<"$3")
+	[ -z "$(tr ' ' '\n' <<<"$3" | grep -vx "$1" | grep .)" ] && [ "$n" -ge "$2" ] ||
+	    fail_with "expected $1 at least $2 times and nothing else, got '$3'"
+}
+
 # --- The cases.
 
 # 1. Every unreadable updated_at, after a newer version and before
@@ -333,7 +343,7 @@ case_applied_not_recorded() {
 	    "$(oc_acct v09 7 '"2025-11-03T09:30:00Z"')"
 	oc_break_applied || return 1
 	oc_deliver
-	expect "$(oc_ran)" v10 || return 1
+	runs_of v10 1 "$(oc_ran)" || return 1
 	expect "$(oc_state v10)" retry || return 1
 	expect "$(oc_state v09)" new || return 1
 	grep -q "v10: attempt 1: exit 0, but the applied version of i_account=7 was not recorded: .*No space left on device.*retry in" \
@@ -345,7 +355,7 @@ case_applied_not_recorded() {
 	oc_fix_applied
 	sleep 0.3
 	oc_deliver
-	expect "$(oc_ran)" "v10 v10 v10" || expect "$(oc_ran)" "v10 v10" || return 1
+	runs_of v10 2 "$(oc_ran)" || return 1
 	expect "$(oc_applied i_account=7)" v10 || return 1
 	expect "$(oc_state v10)" done || return 1
 	expect "$(oc_result v09)" stale

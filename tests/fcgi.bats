@@ -82,6 +82,7 @@ fcgi_post() {
 	assert_log_line "Received event: SIM/Updated | bill status: open"
 }
 
+# bats test_tags=leakcheck
 @test "fcgi: every contract row through one long-lived process" {
 	start_fcgi MAX_BODY_BYTES=4096
 	printf '{"data":{}}' > "$BATS_TEST_TMPDIR/bad.json"
@@ -141,6 +142,37 @@ fcgi_post() {
 	[ "$(grep -c '^202 ' <<<"$output")" -eq 200 ]
 	kill -0 "$PID"
 	[ "$(grep -c '^Received event: SIM/Updated | bill status: open$' "$LOG")" -eq 200 ]
+}
+
+# bats test_tags=leakcheck
+@test "fcgi: with the spool's log, threads store each event once, and SIGTERM exits 0" {
+	local spool=$BATS_TEST_TMPDIR/spool i files=()
+	mkdir -m 700 "$spool"
+	for i in $(seq 20); do
+		jq -c --arg id "fcgi-wal-$i" '.event_id = $id' \
+		    "$FIX/nsps-doc-sample.json" > "$BATS_TEST_TMPDIR/ev-$i.json"
+		files+=("$BATS_TEST_TMPDIR/ev-$i.json")
+	done
+	start_fcgi SPOOL_DIR="$spool" SPOOL_WAL=on
+	run env POST_TOKEN="$TOKEN" "$(dirname "$CONNECTOR")/tests/fcgi-post" \
+	    "$SOCK" "${files[@]}"
+	[ "$status" -eq 0 ] || fail_with "not every answer was a 202"
+	# Again: each is a duplicate now, answered 200 from the marker.
+	run env POST_TOKEN="$TOKEN" "$(dirname "$CONNECTOR")/tests/fcgi-post" \
+	    "$SOCK" "${files[@]}"
+	[ "$(grep -c '^200 ' <<<"$output")" -eq 20 ] ||
+	    fail_with "not every repeat was a 200"
+	run env POST_TOKEN=wrong "$(dirname "$CONNECTOR")/tests/fcgi-post" \
+	    "$SOCK" "${files[0]}"
+	[ "$output" = "401 ${files[0]}" ]
+	ls "$spool"/wal/seg-* > /dev/null
+	[ "$(find "$spool/ids" -type f | wc -l)" -eq 20 ]
+	# Under CI's valgrind tree, the stop is where leaks are looked for.
+	kill -TERM "$PID"
+	local rc=0
+	wait "$PID" || rc=$?
+	PID=
+	[ "$rc" -eq 0 ]
 }
 
 @test "fcgi: configuration is read once, at start-up" {
@@ -209,6 +241,7 @@ fcgi_post() {
 	PID=
 }
 
+# bats test_tags=leakcheck
 @test "fcgi: SIGTERM during a request finishes it, then exits 0" {
 	start_fcgi
 	local fifo=$BATS_TEST_TMPDIR/body out=$BATS_TEST_TMPDIR/out
@@ -276,6 +309,7 @@ sync_sweep() {
 
 # Caddy sends a chunked body with CONTENT_LENGTH -1; FastCGI marks the
 # body's end, so the connector needs no length.
+# bats test_tags=leakcheck
 @test "fcgi: a body without CONTENT_LENGTH (absent, empty, -1) is read to its end: 202" {
 	start_fcgi
 	SYNC_FROM=8150 SYNC_TO=8250 sync_sweep -n -s 202
@@ -322,6 +356,7 @@ sync_sweep() {
 	[ "$(grep -c 'body without Content-Length is over the limit of 4096' "$LOG")" -eq 24 ]
 }
 
+# bats test_tags=leakcheck
 @test "fcgi: idle kept connections do not hold the process from new ones" {
 	start_fcgi
 	run env SYNC_TOKEN="$TOKEN" "$(dirname "$CONNECTOR")/tests/fcgi-sync" -p 40 "$SOCK"
